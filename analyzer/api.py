@@ -1,0 +1,19 @@
+"""The Python entry point: `analyze("specs/scnn.yaml")` returns a Report whose
+formulas are sympy expressions (`report.total.flops`) and whose `.at(L=1024)`
+gives the same report with numbers at other symbol values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyzer.graph import analyze_spec
+from analyzer.report import Report
+from analyzer.spec.loader import load_spec, parse_spec
+
+
+def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
+    """Analyze a spec file (or YAML text containing a newline) at optional symbol values."""
+    text_given = isinstance(spec, str) and "\n" in spec
+    parsed = parse_spec(spec, "<string>") if text_given else load_spec(spec)  # type: ignore[arg-type]
+    report = analyze_spec(parsed, bias=bias)
+    return report.at(**values) if values else report

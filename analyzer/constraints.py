@@ -1,0 +1,126 @@
+"""Conditions a spec's sizes must meet, and the domain of symbol values they allow.
+
+Layers state requirements (a valid convolution needs input >= kernel, a Reshape
+needs equal element counts, a size expression must stay a positive integer).
+A requirement that holds for every value is dropped, one that can never hold is
+an error at once, and the rest are kept: they define where the formulas are
+valid ("valid for L >= 12") and are checked again for every `--set`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import sympy
+
+from analyzer.errors import DomainError, Location
+from analyzer.symbolic import SizeSymbol, evaluate, render
+
+Kind = Literal["ge", "eq", "int"]
+_SEARCH_LIMIT = 2**64
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`lhs >= rhs`, `lhs == rhs`, or `lhs is an integer`, stated by one layer."""
+
+    kind: Kind
+    lhs: sympy.Expr
+    rhs: sympy.Expr
+    rule: str  # the requirement in words, e.g. "input height L - 7 >= kernel height 5"
+    layer: str | None = None
+    layer_type: str | None = None
+    location: Location | None = None
+
+    def holds(self, values: Mapping[sympy.Symbol, int]) -> bool:
+        left = evaluate(self.lhs, values)
+        if self.kind == "int":
+            return bool(left.is_Integer)
+        right = evaluate(self.rhs, values)
+        return bool(left >= right) if self.kind == "ge" else bool(left == right)
+
+    @property
+    def symbols(self) -> set[sympy.Symbol]:
+        return set(self.lhs.free_symbols) | set(self.rhs.free_symbols)
+
+    def condition(self) -> str:
+        if self.kind == "int":
+            return f"{render(self.lhs)} is an integer"
+        op = ">=" if self.kind == "ge" else "=="
+        return f"{render(self.lhs - self.rhs)} {op} 0" if self.rhs.free_symbols else f"{render(self.lhs)} {op} {render(self.rhs)}"
+
+
+def always_or_never(kind: Kind, lhs: sympy.Expr, rhs: sympy.Expr) -> bool | None:
+    """True if the requirement holds for all symbol values, False if for none, None if it depends."""
+    if kind == "int":
+        return True if lhs.is_integer else (False if lhs.is_Rational else None)
+    difference = sympy.expand(lhs - rhs)
+    if difference.is_Number:
+        return bool(difference >= 0) if kind == "ge" else bool(difference == 0)
+    if kind == "ge" and difference.is_nonnegative:
+        return True
+    return None
+
+
+def symbol_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sympy.Symbol, int]) -> str | None:
+    """For a one-symbol constraint, the allowed values of that symbol in words ("L >= 12").
+
+    Shapes never shrink when an input grows (floors of increasing linear maps), so a
+    `>=` constraint is monotone in its symbol: search its smallest valid value.
+    """
+    s = symbol.symbol
+    if constraint.symbols != {s}:
+        return None
+    if constraint.kind == "eq":
+        difference = sympy.expand(constraint.lhs - constraint.rhs)
+        poly = sympy.Poly(difference, s) if difference.is_polynomial(s) else None
+        if poly is not None and poly.degree() == 1:
+            root = -poly.all_coeffs()[1] / poly.all_coeffs()[0]
+            return f"{s.name} == {root}" if root.is_Integer else f"no integer {s.name}"
+        return None
+    if constraint.kind == "int":
+        return None
+
+    def ok(v: int) -> bool:
+        return constraint.holds({**values, s: v})
+
+    low = symbol.minimum
+    if ok(low):
+        return None
+    high = max(low + 1, 2 * low)
+    while not ok(high):
+        if high > _SEARCH_LIMIT:
+            return f"no {s.name} up to 2**64"
+        low, high = high, 2 * high
+    while high - low > 1:  # invariant: not ok(low), ok(high)
+        middle = (low + high) // 2
+        low, high = (low, middle) if ok(middle) else (middle, high)
+    return f"{s.name} >= {high}"
+
+
+def describe(constraint: Constraint, symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int]) -> str:
+    """One line for reports: the allowed values, then the rule and who states it."""
+    bound = None
+    for symbol in symbols:
+        bound = bound or symbol_bound(constraint, symbol, values)
+    who = f"layer '{constraint.layer}' ({constraint.layer_type}): " if constraint.layer else ""
+    head = bound or constraint.condition()
+    return f"{head}  [{who}{constraint.rule}]"
+
+
+def check(constraints: Sequence[Constraint], symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int]) -> None:
+    """Raise DomainError for the first constraint that fails at `values`."""
+    for constraint in constraints:
+        if constraint.holds(values):
+            continue
+        at = ", ".join(f"{s.name}={values[s.symbol]}" for s in symbols if s.symbol in constraint.symbols)
+        message = f"{constraint.rule}, which fails at {at}"
+        if constraint.kind != "int":
+            message += f" ({render(constraint.lhs)} = {evaluate(constraint.lhs, values)}"
+            message += f", {render(constraint.rhs)} = {evaluate(constraint.rhs, values)})" if constraint.rhs.free_symbols else ")"
+        bounds = [b for s in symbols if (b := symbol_bound(constraint, s, values))]
+        if bounds:
+            message += f"; valid only for {bounds[0]}"
+        raise DomainError(message, location=constraint.location, layer=constraint.layer, layer_type=constraint.layer_type)

@@ -1,0 +1,169 @@
+"""From a validated Spec to a Report: wire the layer graph, order it, propagate
+shapes through each layer's handler, and collect the constraints on the symbols.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import sympy
+
+from analyzer.constraints import Constraint
+from analyzer.errors import GraphError, did_you_mean
+from analyzer.layers import LAYERS, LayerContext, LayerResult, Shape
+from analyzer.report import Counts, LayerRow, Report
+from analyzer.spec.fields import PendingSize
+from analyzer.spec.loader import LayerEntry, Spec
+from analyzer.symbolic import render
+
+BIAS_MODES = ("spec", "on", "off")
+
+
+def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
+    if bias not in BIAS_MODES:
+        raise ValueError(f"bias must be one of {BIAS_MODES}, got {bias!r}")
+    wiring = _wire(spec)
+    order = _topological_order(spec, wiring)
+    _check_all_used(spec, wiring)
+    defaults = spec.defaults
+    shapes: dict[str, Shape] = {}
+    rows: dict[str, LayerRow] = {}
+    constraints: list[Constraint] = []
+    for entry in spec.inputs:
+        ctx = LayerContext(entry.name, "InputLayer", entry.location, defaults, bias)
+        _require_pending_sizes(entry.pending, ctx)
+        constraints.extend(ctx.constraints)
+        shapes[entry.name] = entry.shape
+        rows[entry.name] = LayerRow(entry.name, "InputLayer", (), entry.shape, Counts(), entry.location)
+    for entry in order:
+        ctx = LayerContext(entry.name, entry.type, entry.location, defaults, bias, field_locations=entry.field_locations)
+        _require_pending_sizes(entry.pending, ctx)
+        sources = wiring[entry.name]
+        result: LayerResult = LAYERS[entry.type].handler(entry.spec, [shapes[s] for s in sources], ctx)
+        for axis, dim in enumerate(result.output_shape, start=1):
+            ctx.require_at_least(dim, 1, f"output axis {axis} ({render(dim)}) must be at least 1")
+        constraints.extend(ctx.constraints)
+        shapes[entry.name] = result.output_shape
+        counts = Counts.from_result(result, trainable=entry.spec.trainable)
+        rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location)
+    return Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults)
+
+
+def _distinct(constraints: list[Constraint]) -> list[Constraint]:
+    """Drop restatements (conv 'kernel fits' and 'output >= 1' are the same inequality); keep the first."""
+    seen = set()
+    kept = []
+    for c in constraints:
+        key = (c.kind, sympy.expand(c.lhs - c.rhs) if c.kind != "int" else c.lhs)
+        if key not in seen:
+            seen.add(key)
+            kept.append(c)
+    return kept
+
+
+def _require_pending_sizes(pending: list[PendingSize], ctx: LayerContext) -> None:
+    """Sizes written as expressions must stay integers >= their minimum at every value."""
+    for size in pending:
+        text = render(size.expr)
+        ctx.require("int", size.expr, size.expr, f"{size.field} = {text} must be an integer", size.field)
+        ctx.require_at_least(size.expr, size.minimum, f"{size.field} = {text} must be at least {size.minimum}", size.field)
+
+
+def _wire(spec: Spec) -> dict[str, list[str]]:
+    """Each layer's input names (default: the previous layer), checked to exist and be unique."""
+    known: dict[str, object] = {}
+    for entry in [*spec.inputs, *spec.layers]:
+        if entry.name in known:
+            raise GraphError(f"duplicate name '{entry.name}'", location=entry.location,
+                             hint="every input and layer needs its own name")
+        known[entry.name] = entry
+    wiring: dict[str, list[str]] = {}
+    for i, entry in enumerate(spec.layers):
+        location = entry.field_locations.get("inputs") or entry.location
+        if entry.spec.inputs is not None:
+            sources = list(entry.spec.inputs)
+        elif i > 0:
+            sources = [spec.layers[i - 1].name]
+        elif len(spec.inputs) == 1:
+            sources = [spec.inputs[0].name]
+        else:
+            names = ", ".join(x.name for x in spec.inputs)
+            raise GraphError(f"the first layer must name its 'inputs' when the model has several ({names})",
+                             location=entry.location, layer=entry.name, layer_type=entry.type)
+        for source in sources:
+            if source not in known:
+                raise GraphError(f"input '{source}' is not a layer or model input of this spec", location=location,
+                                 layer=entry.name, layer_type=entry.type, hint=did_you_mean(source, known))
+            if source == entry.name:
+                raise GraphError("a layer cannot be its own input", location=location, layer=entry.name, layer_type=entry.type)
+        arity = type(entry.spec).arity
+        if arity is not None and len(sources) != arity:
+            raise GraphError(f"takes {arity} input{'s' if arity > 1 else ''}, got {len(sources)}",
+                             location=location, layer=entry.name, layer_type=entry.type)
+        if arity is None and len(sources) < 2:
+            raise GraphError(f"takes two or more inputs, got {len(sources)}", location=location,
+                             layer=entry.name, layer_type=entry.type, hint="list them under 'inputs:'")
+        wiring[entry.name] = sources
+    for name, location in zip(spec.outputs, spec.output_locations):
+        if name not in known:
+            raise GraphError(f"output '{name}' is not a layer of this spec", location=location, hint=did_you_mean(name, known))
+    return wiring
+
+
+def _topological_order(spec: Spec, wiring: dict[str, list[str]]) -> list[LayerEntry]:
+    """Layers in dependency order, keeping file order where free (Kahn's algorithm)."""
+    by_name = {e.name: e for e in spec.layers}
+    waiting = {name: sum(1 for s in sources if s in by_name) for name, sources in wiring.items()}
+    users: dict[str, list[str]] = {name: [] for name in by_name}
+    for name, sources in wiring.items():
+        for s in sources:
+            if s in by_name:
+                users[s].append(name)
+    ready = [e.index for e in spec.layers if waiting[e.name] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        entry = spec.layers[heapq.heappop(ready)]
+        order.append(entry)
+        for user in users[entry.name]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, by_name[user].index)
+    if len(order) < len(spec.layers):
+        stuck = [e.name for e in spec.layers if waiting[e.name] > 0]
+        cycle = _find_cycle(stuck, wiring)
+        first = by_name[cycle[0]]
+        raise GraphError("the layers form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+                         location=first.field_locations.get("inputs") or first.location, layer=first.name, layer_type=first.type)
+    return order
+
+
+def _find_cycle(stuck: list[str], wiring: dict[str, list[str]]) -> list[str]:
+    """Every stuck layer waits on a stuck source, so walking sources must loop."""
+    stuck_set = set(stuck)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = stuck[0]
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(s for s in wiring[node] if s in stuck_set)
+    return list(reversed(path[seen[node]:]))
+
+
+def _check_all_used(spec: Spec, wiring: dict[str, list[str]]) -> None:
+    """Every layer and input must feed an output: Keras would silently drop the rest."""
+    used: set[str] = set()
+    stack = list(spec.outputs)
+    while stack:
+        name = stack.pop()
+        if name in used:
+            continue
+        used.add(name)
+        stack.extend(wiring.get(name, []))
+    for entry in [*spec.inputs, *spec.layers]:
+        if entry.name not in used:
+            what = "model input" if entry in spec.inputs else "layer"
+            raise GraphError(f"{what} '{entry.name}' does not lead to any output ({', '.join(spec.outputs)})",
+                             location=entry.location,
+                             hint="connect it, list it under 'outputs:', or remove it")

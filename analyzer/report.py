@@ -1,0 +1,145 @@
+"""The result of an analysis: one row per layer, totals, constraints, and the
+symbol values at which numbers are shown. Formulas are sympy expressions;
+`value()` evaluates one exactly (Python ints, never floats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import sympy
+
+from analyzer import constraints as constraint_rules
+from analyzer.constraints import Constraint
+from analyzer.errors import Location, UsageError, did_you_mean
+from analyzer.layers.base import LayerResult, Shape
+from analyzer.symbolic import ZERO, SizeSymbol, evaluate_int, render
+
+FLOP_KINDS = ("dot", "bias", "activation", "other")
+QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
+
+
+@dataclass(frozen=True)
+class Counts:
+    trainable_params: sympy.Expr = ZERO
+    non_trainable_params: sympy.Expr = ZERO
+    macs: sympy.Expr = ZERO
+    dot: sympy.Expr = ZERO
+    bias: sympy.Expr = ZERO
+    activation: sympy.Expr = ZERO
+    other: sympy.Expr = ZERO
+
+    @classmethod
+    def from_result(cls, result: LayerResult, trainable: bool = True) -> Counts:
+        params = {"trainable_params": result.trainable_params, "non_trainable_params": result.non_trainable_params}
+        if not trainable:
+            params = {"trainable_params": ZERO, "non_trainable_params": result.trainable_params + result.non_trainable_params}
+        return cls(**params, macs=result.macs, dot=result.dot, bias=result.bias, activation=result.activation, other=result.other)
+
+    @property
+    def params(self) -> sympy.Expr:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def flops(self) -> sympy.Expr:
+        return self.dot + self.bias + self.activation + self.other
+
+    @property
+    def flops_by_op(self) -> dict[str, sympy.Expr]:
+        return {kind: getattr(self, kind) for kind in FLOP_KINDS}
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def quantity(self, name: str) -> sympy.Expr:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: Shape
+    counts: Counts
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    file: str
+    symbols: tuple[SizeSymbol, ...]
+    layers: Mapping[str, LayerRow]
+    constraints: tuple[Constraint, ...]
+    bias: str
+    values: Mapping[sympy.Symbol, int]
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for row in self.layers.values():
+            total = total + row.counts
+        return total
+
+    def value(self, expr: sympy.Expr | int) -> int:
+        return evaluate_int(expr, self.values)
+
+    def symbol(self, name: str) -> SizeSymbol:
+        for s in self.symbols:
+            if s.name == name:
+                return s
+        declared = ", ".join(s.name for s in self.symbols) or "none"
+        raise UsageError(
+            f"unknown symbol '{name}' (declared in {self.file}: {declared})",
+            hint=did_you_mean(name, [s.name for s in self.symbols]),
+        )
+
+    def at(self, **values: int) -> Report:
+        """The same report with numbers at other symbol values; checks the domain."""
+        chosen = dict(self.values)
+        for name, value in values.items():
+            s = self.symbol(name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{name} must be an integer, got {value!r}")
+            if value < s.minimum:
+                raise UsageError(f"{name}={value} is below the minimum {s.minimum} declared for {name}")
+            chosen[s.symbol] = value
+        constraint_rules.check(self.constraints, self.symbols, chosen)
+        return replace(self, values=chosen)
+
+    def describe_constraints(self) -> list[str]:
+        return [constraint_rules.describe(c, self.symbols, self.values) for c in self.constraints]
+
+    def symbol_values(self) -> dict[str, int]:
+        return {s.name: self.values[s.symbol] for s in self.symbols}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON contract (docs/spec-format.md#json-output)."""
+        return {
+            "name": self.name,
+            "symbols": self.symbol_values(),
+            "bias": self.bias,
+            "constraints": self.describe_constraints(),
+            "layers": [
+                {
+                    "name": row.name,
+                    "type": row.type,
+                    "inputs": list(row.inputs),
+                    "output_shape": [str(d) for d in row.output_shape],
+                    **self.quantities(row.counts),
+                }
+                for row in self.layers.values()
+            ],
+            "total": self.quantities(self.total),
+        }
+
+    def quantities(self, counts: Counts) -> dict[str, Any]:
+        out: dict[str, Any] = {q: self.formula(counts.quantity(q)) for q in QUANTITIES}
+        out["flops_by_op"] = {k: self.formula(v) for k, v in counts.flops_by_op.items()}
+        return out
+
+    def formula(self, expr: sympy.Expr) -> dict[str, Any]:
+        return {"expr": render(expr), "value": self.value(expr)}
