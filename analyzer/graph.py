@@ -45,7 +45,8 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         constraints.extend(ctx.constraints)
         shapes[entry.name] = result.output_shape
         counts = Counts.from_result(result, trainable=entry.spec.trainable)
-        rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location)
+        rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
+                                    tuple(shapes[s] for s in sources), entry.spec)
     return Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults)
 
 

@@ -14,7 +14,7 @@ import sympy
 from analyzer import constraints as constraint_rules
 from analyzer.constraints import Constraint
 from analyzer.errors import Location, UsageError, did_you_mean
-from analyzer.layers.base import LayerResult, Shape
+from analyzer.layers.base import LayerResult, LayerSpec, Shape
 from analyzer.symbolic import ZERO, SizeSymbol, evaluate_int, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
@@ -65,6 +65,8 @@ class LayerRow:
     output_shape: Shape
     counts: Counts
     location: Location | None = None
+    input_shapes: tuple[Shape, ...] = ()
+    spec: LayerSpec | None = None  # None for model inputs (InputLayer rows)
 
 
 @dataclass(frozen=True)
