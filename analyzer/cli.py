@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bias", choices=BIAS_MODES, default="spec",
                         help="count every layer that can have a bias with it (on), without it (off), or as written (spec)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
+    parser.add_argument("--depth", type=int, default=0, metavar="N",
+                        help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
 
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> str:
     report = analyze_spec(load_spec(args.spec), bias=args.bias)
     if values:
         report = report.at(**values)
+    if args.depth:
+        report = report.grouped(args.depth)
     return render_report(report, args.format)
 
 

@@ -46,7 +46,7 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         shapes[entry.name] = result.output_shape
         counts = Counts.from_result(result, trainable=entry.spec.trainable)
         rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
-                                    tuple(shapes[s] for s in sources), entry.spec)
+                                    tuple(shapes[s] for s in sources), entry.spec, entry.groups)
     return Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults)
 
 

@@ -67,6 +67,7 @@ class LayerRow:
     location: Location | None = None
     input_shapes: tuple[Shape, ...] = ()
     spec: LayerSpec | None = None  # None for model inputs (InputLayer rows)
+    groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,26 @@ class Report:
             chosen[s.symbol] = value
         constraint_rules.check(self.constraints, self.symbols, chosen)
         return replace(self, values=chosen)
+
+    def grouped(self, depth: int) -> Report:
+        """One row per block instance at nesting `depth` (1 = top-level blocks), summing its layers.
+
+        Layers outside blocks keep their own row. Like torchinfo's depth option.
+        """
+        if depth < 1:
+            return self
+        rows: dict[str, LayerRow] = {}
+        for row in self.layers.values():
+            if len(row.groups) < depth:
+                rows[row.name] = row
+                continue
+            name, block = row.groups[depth - 1]
+            first = rows.get(name)
+            if first is None:
+                rows[name] = replace(row, name=name, type=block, spec=None, groups=row.groups[:depth - 1])
+            else:  # the last layer of a block gives its output shape
+                rows[name] = replace(first, output_shape=row.output_shape, counts=first.counts + row.counts)
+        return replace(self, layers=rows)
 
     def describe_constraints(self) -> list[str]:
         return [constraint_rules.describe(c, self.symbols, self.values) for c in self.constraints]

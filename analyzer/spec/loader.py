@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from analyzer.errors import Location, SpecValidationError, did_you_mean
 from analyzer.layers import LAYERS, LayerSpec
+from analyzer.spec.blocks import BlockExpander
 from analyzer.spec.expressions import FUNCTIONS
 from analyzer.spec.fields import PendingSize, Size, SizeValueError, SpecContext
 from analyzer.spec.yaml_loader import Path as DataPath
 from analyzer.spec.yaml_loader import SourceMap, load_yaml
 from analyzer.symbolic import SizeSymbol, make_symbol
 
-TOP_LEVEL_KEYS = ("name", "description", "symbols", "inputs", "layers", "outputs")
+TOP_LEVEL_KEYS = ("name", "description", "symbols", "blocks", "inputs", "layers", "outputs")
 _SYMBOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _LAYER_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
@@ -59,6 +60,7 @@ class LayerEntry:
     location: Location | None
     field_locations: dict[str, Location | None]
     pending: list[PendingSize] = field(default_factory=list)
+    groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
 
     @property
     def type(self) -> str:
@@ -99,12 +101,6 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
     return _SpecBuilder(data, source).build()
 
 
-def keras_default_name(type_name: str) -> str:
-    """Keras' snake_case of a class name: Conv1D -> conv1d, BatchNormalization -> batch_normalization."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 class _SpecBuilder:
     def __init__(self, data: Any, source: SourceMap) -> None:
         self.data = data
@@ -131,7 +127,7 @@ class _SpecBuilder:
         symbols = self.symbols()
         context = SpecContext({s.name: s.symbol for s in symbols}, {s.symbol: s.default for s in symbols})
         inputs = self.inputs(context)
-        layers = self.layers(context)
+        layers = self.layers(context, inputs)
         outputs, output_locations = self.outputs(layers)
         description = self.data.get("description")
         return Spec(name, self.source.file, symbols, inputs, layers, outputs, output_locations, self.source,
@@ -183,14 +179,13 @@ class _SpecBuilder:
             result.append(InputEntry(name, tuple(decl.shape), self.source.value(path), context.pending))
         return result
 
-    def layers(self, context: SpecContext) -> list[LayerEntry]:
-        raw = self.data["layers"]
-        if not isinstance(raw, list) or not raw:
-            raise self.error("'layers' must be a non-empty list of layers", ("layers",))
+    def layers(self, context: SpecContext, inputs: list[InputEntry]) -> list[LayerEntry]:
         entries = []
-        counters: dict[str, int] = {}
-        for i, item in enumerate(raw):
-            path: DataPath = ("layers", i)
+        base_scope = dict(context.symbols)
+        self.blocks = BlockExpander(self.data.get("blocks"), self.source, base_scope)
+        expanded = self.blocks.expand(self.data["layers"], inputs[0].name if len(inputs) == 1 else None)
+        for i, layer in enumerate(expanded):
+            item, path = layer.data, layer.path
             if not isinstance(item, dict):
                 raise self.error(f"each layer must be a mapping with a 'type'; found a {_kind(item)}", path)
             type_name = item.get("type")
@@ -202,18 +197,16 @@ class _SpecBuilder:
                 raise self.error(f"unknown layer type {type_name!r}", (*path, "type"), layer=label, hint=hint)
             model = LAYERS[type_name].spec_model
             context.pending = []
+            context.symbols = {**base_scope, **layer.scope}
             try:
                 spec = model.model_validate(item, context=context)
             except ValidationError as exc:
                 raise self.pydantic_error(exc, path, model, layer=label, layer_type=type_name) from None
-            if spec.name is None:
-                prefix = keras_default_name(type_name)
-                counters[prefix] = counters.get(prefix, 0) + 1
-                name = f"{prefix}_{counters[prefix]}"
-            else:
-                name = spec.name
+            finally:
+                context.symbols = base_scope
+            name = spec.name or label
             fields = {f: self.source.value((*path, f)) for f in item}
-            entries.append(LayerEntry(spec, name, i, self.source.value(path), fields, context.pending))
+            entries.append(LayerEntry(spec, name, i, self.source.value(path), fields, context.pending, layer.groups))
         return entries
 
     def outputs(self, layers: list[LayerEntry]) -> tuple[list[str], list[Location | None]]:
@@ -223,6 +216,7 @@ class _SpecBuilder:
         items = [raw] if isinstance(raw, str) else raw
         if not isinstance(items, list) or not items or not all(isinstance(o, str) for o in items):
             raise self.error("'outputs' must be a layer name or a list of layer names", ("outputs",))
+        items = [self.blocks.resolve_output(o) for o in items]
         locations = [self.source.value(("outputs",) if isinstance(raw, str) else ("outputs", i)) for i in range(len(items))]
         return items, locations
 
