@@ -13,6 +13,7 @@ from analyzer.errors import GraphError, did_you_mean
 from analyzer.layers import LAYERS, LayerContext, LayerResult, Shape
 from analyzer.report import Counts, LayerRow, Report
 from analyzer.spec.fields import PendingSize
+from analyzer.spec.blocks import SymbolicRepeat
 from analyzer.spec.loader import LayerEntry, Spec
 from analyzer.symbolic import render
 
@@ -45,8 +46,12 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         constraints.extend(ctx.constraints)
         shapes[entry.name] = result.output_shape
         counts = Counts.from_result(result, trainable=entry.spec.trainable)
+        if entry.multiplier != 1:
+            counts = counts.scaled(entry.multiplier)
         rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
-                                    tuple(shapes[s] for s in sources), entry.spec, entry.groups)
+                                    tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier)
+    for repeat in spec.symbolic_repeats:
+        constraints.extend(_require_shape_kept(repeat, shapes, spec, bias))
     return Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults)
 
 
@@ -60,6 +65,20 @@ def _distinct(constraints: list[Constraint]) -> list[Constraint]:
             seen.add(key)
             kept.append(c)
     return kept
+
+
+def _require_shape_kept(repeat: SymbolicRepeat, shapes: dict[str, Shape], spec: Spec, bias: str) -> list[Constraint]:
+    """A block repeated a symbolic number of times is counted as times x one copy: exact only if
+    each copy's output has the shape of its input."""
+    before, after = shapes[repeat.input], shapes[repeat.output]
+    ctx = LayerContext(repeat.instance, f"block {repeat.block}", spec.source.value(repeat.path), spec.defaults, bias)
+    rule = (f"is repeated {render(repeat.times)} times, so it must keep its input shape "
+            f"({', '.join(map(render, before))}) but gives ({', '.join(map(render, after))})")
+    if len(before) != len(after):
+        ctx.fail(rule)
+    for a, b in zip(before, after):
+        ctx.require_equal(b, a, rule)
+    return ctx.constraints
 
 
 def _require_pending_sizes(pending: list[PendingSize], ctx: LayerContext) -> None:

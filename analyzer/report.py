@@ -15,7 +15,7 @@ from analyzer import constraints as constraint_rules
 from analyzer.constraints import Constraint
 from analyzer.errors import Location, UsageError, did_you_mean
 from analyzer.layers.base import LayerResult, LayerSpec, Shape
-from analyzer.symbolic import ZERO, SizeSymbol, evaluate_int, render
+from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate_int, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
@@ -50,6 +50,9 @@ class Counts:
     def flops_by_op(self) -> dict[str, sympy.Expr]:
         return {kind: getattr(self, kind) for kind in FLOP_KINDS}
 
+    def scaled(self, factor: sympy.Expr) -> Counts:
+        return Counts(*(getattr(self, f.name) * factor for f in fields(self)))
+
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
@@ -68,6 +71,7 @@ class LayerRow:
     input_shapes: tuple[Shape, ...] = ()
     spec: LayerSpec | None = None  # None for model inputs (InputLayer rows)
     groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
+    multiplier: sympy.Expr = ONE  # copies the row stands for (inside a block repeated a symbolic number of times)
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,37 @@ layers:
 """
     with pytest.raises(NNSpecError, match=fragment):
         analyze(text)
+
+
+SYMBOLIC_REPEAT = """
+symbols: {N: 12, S: 128, d: 64}
+blocks:
+  mlp:
+    layers:
+      - {type: Dense, name: up, units: 4 * d, activation: relu}
+      - {type: Dense, name: down, units: WIDTH}
+      - {type: Add, name: add, inputs: [down, x]}
+inputs: [{name: tokens, shape: [S, d]}]
+layers:
+  - {block: mlp, name: encoder, repeat: N}
+  - {type: Dense, name: head, units: 2}
+"""
+
+
+def test_symbolic_repeat_counts_n_copies():
+    report = analyze(SYMBOLIC_REPEAT.replace("WIDTH", "d"))
+    # one copy at d=64, S=128: up 64*256 + 256, down 256*64 + 64 -> 33,088 params
+    one_copy = 64 * 256 + 256 + 256 * 64 + 64
+    assert report.value(report.layers["encoder.each.up"].counts.params) == 12 * (64 * 256 + 256)
+    assert report.value(report.total.params) == 12 * one_copy + 64 * 2 + 2
+    assert report.at(N=1).value(report.total.params) == one_copy + 130
+    # MACs: per copy S*(d*4d + 4d*d) = 128 * 32,768
+    assert report.at(N=3).value(report.total.macs) == 3 * 128 * 2 * 64 * 256 + 128 * 2 * 64
+    assert report.layers["head"].inputs == ("encoder.each.add",)
+    assert report.grouped(1).layers["encoder"].type == "mlp xN"
+
+
+def test_symbolic_repeat_must_keep_the_shape():
+    with pytest.raises(NNSpecError, match="is repeated N times, so it must keep its input shape"):
+        analyze(SYMBOLIC_REPEAT.replace("WIDTH", "d").replace("inputs: [down, x]", "inputs: [down, down]")
+                .replace("units: d}", "units: 32}").replace("[down, down]", "[down, down]"))

@@ -3,31 +3,47 @@ per layer and, where it differs, a line of values at the chosen symbol values.""
 
 from __future__ import annotations
 
-from analyzer.formats.common import COLUMNS, cell, shape_formula, shape_value, symbols_line
+from typing import TYPE_CHECKING
+
+from analyzer.formats.common import COLUMNS, ConventionCells, cell, shape_formula, shape_value, symbols_line
 from analyzer.report import FLOP_KINDS, Report
+from analyzer.symbolic import render
+
+if TYPE_CHECKING:
+    from analyzer.conventions.base import Recount
 
 HEADERS = ("Layer (type)", "Output shape", "Params", "MACs", "FLOPs")
 
 
-def render(report: Report) -> str:
+def render(report: Report, convention: Recount | None = None) -> str:
+    profile = ConventionCells(report, convention) if convention else None
+    headers = HEADERS + ((profile.name,) if profile else ())
     lines_per_row: list[list[tuple[str, ...]]] = []
     for row in report.layers.values():
         cells = [cell(report, row.counts.quantity(q)) for q in COLUMNS]
         shape_f = shape_formula(row.output_shape)
         shape_v = shape_value(report, row.output_shape)
-        first = (f"{row.name} ({row.type})", shape_f, *(c.value_text if c.constant else c.formula for c in cells))
+        label = f"{row.name} ({row.type})" + (f" x{render(row.multiplier)}" if row.spec is not None and row.multiplier != 1 else "")
+        first = (label, shape_f, *(c.value_text if c.constant else c.formula for c in cells))
+        second = ("", "= " + shape_v if shape_f != shape_v else "", *("" if c.constant else "= " + c.value_text for c in cells))
+        if profile:
+            c, note = profile.cell(row.name), profile.note(row.name)
+            if c is None:
+                first, second = (*first, f"skipped {note}"), (*second, "")
+            else:
+                first = (*first, (c.value_text if c.constant else c.formula) + (f" {note}" if note else ""))
+                second = (*second, "" if c.constant else "= " + c.value_text)
         rows = [first]
-        if shape_f != shape_v or not all(c.constant for c in cells):
-            rows.append(("", "= " + shape_v if shape_f != shape_v else "",
-                         *("" if c.constant else "= " + c.value_text for c in cells)))
+        if any(second):
+            rows.append(second)
         lines_per_row.append(rows)
-    widths = [max(len(h), *(len(line[i]) for rows in lines_per_row for line in rows)) for i, h in enumerate(HEADERS)]
+    widths = [max(len(h), *(len(line[i]) for rows in lines_per_row for line in rows)) for i, h in enumerate(headers)]
 
     def fmt(parts: tuple[str, ...]) -> str:
         return "  ".join(p.ljust(w) for p, w in zip(parts, widths)).rstrip()
 
     rule_width = sum(widths) + 2 * (len(widths) - 1)
-    out = [f'Model: "{report.name}"  ({report.file})', symbols_line(report), "=" * rule_width, fmt(HEADERS), "=" * rule_width]
+    out = [f'Model: "{report.name}"  ({report.file})', symbols_line(report), "=" * rule_width, fmt(headers), "=" * rule_width]
     for rows in lines_per_row:
         out.extend(fmt(line) for line in rows)
     out.append("=" * rule_width)
@@ -45,6 +61,12 @@ def render(report: Report) -> str:
         c = cell(report, expr)
         text = c.value_text if c.constant else f"{c.formula} = {c.value_text}"
         out.append(f"{label + ':':<{label_width}} {text}")
+    if profile:
+        total_cell = profile.total()
+        out.append(f"{'Convention':<{label_width}} {profile.title()}")
+        total_text = total_cell.value_text if total_cell.constant else f"{total_cell.formula} = {total_cell.value_text}"
+        out.append(f"{profile.name + ' total:':<{label_width}} {total_text}")
+        out.extend(f"  {note}" for note in profile.footnotes())
     constraints = report.describe_constraints()
     out.append("Valid for: " + ("all values" if not constraints else constraints[0]))
     out.extend(" " * len("Valid for: ") + c for c in constraints[1:])

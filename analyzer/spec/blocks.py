@@ -44,6 +44,22 @@ class ExpandedLayer:
     path: DataPath  # where it is written in the file
     scope: dict[str, sympy.Expr]  # block args visible to its expressions
     groups: tuple[tuple[str, str], ...]  # enclosing (instance, block name) pairs, outermost first
+    multiplier: sympy.Expr = sympy.Integer(1)  # copies it stands for (a symbolic repeat)
+
+
+@dataclass(frozen=True)
+class SymbolicRepeat:
+    """A block repeated a symbolic number of times: expanded once, counted `times` times.
+
+    That is exact only if the block keeps its input shape, which the graph checks.
+    """
+
+    instance: str
+    block: str
+    times: sympy.Expr
+    input: str
+    output: str
+    path: DataPath
 
 
 def default_layer_name(type_name: str) -> str:
@@ -59,6 +75,8 @@ class BlockExpander:
         self.aliases: dict[str, str] = {}  # instance name -> the layer that is its output
         self.count = 0
         self.instance_counters: dict[str, int] = {}
+        self.multiplier: sympy.Expr = sympy.Integer(1)
+        self.symbolic_repeats: list[SymbolicRepeat] = []
         if definitions is None:
             return
         if not isinstance(definitions, dict):
@@ -154,11 +172,11 @@ class BlockExpander:
         full = f"{prefix}.{name}" if prefix else name
         args = self.bind_args(block_name, formal_args, use, path, scope)
         actual_inputs = self.actual_inputs(use, definition, path, previous, prefix)
-        repeat = use.get("repeat", 1)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise self.error(f"repeat must be a whole number >= 1, got {repeat!r}", (*path, "repeat"))
-        if repeat > 1 and len(actual_inputs) > 1:
+        repeat = self.repeat_count(use.get("repeat", 1), (*path, "repeat"), {**scope, **args})
+        if repeat != 1 and len(actual_inputs) > 1:
             raise self.error("repeat needs a block with one input (each copy feeds the next)", (*path, "repeat"))
+        if not isinstance(repeat, int):
+            return self.instantiate_symbolic(block_name, definition, full, args, actual_inputs, groups, out, depth, repeat, path)
         output = ""
         outer = (*groups, (full, f"{block_name} x{repeat}")) if repeat > 1 else groups
         for copy in range(1, repeat + 1):
@@ -168,6 +186,32 @@ class BlockExpander:
             self.aliases[instance] = output
             actual_inputs = [output]
         self.aliases[full] = output
+        return output
+
+    def repeat_count(self, value: Any, path: DataPath, scope: dict[str, sympy.Expr]) -> int | sympy.Expr:
+        """A whole number >= 1, or an expression over the symbols (a symbolic repeat)."""
+        count = self.size(value, path, scope) if not isinstance(value, bool) else None
+        if count is not None and count.is_Integer and count >= 1:
+            return int(count)
+        if count is None or count.is_Number or not count.free_symbols <= set(self.symbols.values()):
+            raise self.error(f"repeat must be a whole number >= 1 or an expression over the symbols, got {value!r}", path)
+        return count
+
+    def instantiate_symbolic(self, block_name: str, definition: dict[str, Any], full: str, args: dict[str, sympy.Expr],
+                             actual_inputs: list[str], groups: tuple[tuple[str, str], ...], out: list[ExpandedLayer],
+                             depth: int, times: sympy.Expr, path: DataPath) -> str:
+        """Expand one copy named INSTANCE.each whose counts are multiplied by `times`."""
+        instance = f"{full}.each"
+        label = f"{block_name} x{times}"
+        outer = self.multiplier
+        self.multiplier = outer * times
+        try:
+            output = self.expand_body(block_name, definition, instance, args, actual_inputs,
+                                      (*groups, (full, label), (instance, block_name)), out, depth)
+        finally:
+            self.multiplier = outer
+        self.symbolic_repeats.append(SymbolicRepeat(full, block_name, times, actual_inputs[0], output, path))
+        self.aliases[instance] = self.aliases[full] = output
         return output
 
     def bind_args(self, block_name: str, formal: dict[str, Any], use: dict[str, Any], path: DataPath,
@@ -247,7 +291,7 @@ class BlockExpander:
             self.count += 1
             if self.count > MAX_EXPANDED_LAYERS:
                 raise self.error(f"blocks expand to more than {MAX_EXPANDED_LAYERS} layers", path)
-            out.append(ExpandedLayer(layer, path, args, groups))
+            out.append(ExpandedLayer(layer, path, args, groups, self.multiplier))
             if isinstance(local_name, str):
                 local[local_name] = layer["name"]
                 previous = local_name

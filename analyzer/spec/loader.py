@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from analyzer.errors import Location, SpecValidationError, did_you_mean
 from analyzer.layers import LAYERS, LayerSpec
-from analyzer.spec.blocks import BlockExpander
+from analyzer.spec.blocks import BlockExpander, SymbolicRepeat
 from analyzer.spec.expressions import FUNCTIONS
 from analyzer.spec.fields import PendingSize, Size, SizeValueError, SpecContext
 from analyzer.spec.yaml_loader import Path as DataPath
@@ -61,6 +61,7 @@ class LayerEntry:
     field_locations: dict[str, Location | None]
     pending: list[PendingSize] = field(default_factory=list)
     groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
+    multiplier: sympy.Expr = sympy.Integer(1)  # copies it stands for, inside a symbolic repeat
 
     @property
     def type(self) -> str:
@@ -78,6 +79,7 @@ class Spec:
     output_locations: list[Location | None]
     source: SourceMap
     description: str | None = None
+    symbolic_repeats: list[SymbolicRepeat] = field(default_factory=list)
 
     @property
     def defaults(self) -> dict[sympy.Symbol, int]:
@@ -131,7 +133,7 @@ class _SpecBuilder:
         outputs, output_locations = self.outputs(layers)
         description = self.data.get("description")
         return Spec(name, self.source.file, symbols, inputs, layers, outputs, output_locations, self.source,
-                    description if isinstance(description, str) else None)
+                    description if isinstance(description, str) else None, self.blocks.symbolic_repeats)
 
     def symbols(self) -> list[SizeSymbol]:
         raw = self.data.get("symbols") or {}
@@ -206,7 +208,8 @@ class _SpecBuilder:
                 context.symbols = base_scope
             name = spec.name or label
             fields = {f: self.source.value((*path, f)) for f in item}
-            entries.append(LayerEntry(spec, name, i, self.source.value(path), fields, context.pending, layer.groups))
+            entries.append(LayerEntry(spec, name, i, self.source.value(path), fields, context.pending, layer.groups,
+                                      layer.multiplier))
         return entries
 
     def outputs(self, layers: list[LayerEntry]) -> tuple[list[str], list[Location | None]]:
