@@ -127,3 +127,12 @@ def test_symbolic_repeat_must_keep_the_shape():
     with pytest.raises(NNSpecError, match="is repeated N times, so it must keep its input shape"):
         analyze(SYMBOLIC_REPEAT.replace("WIDTH", "d").replace("inputs: [down, x]", "inputs: [down, down]")
                 .replace("units: d}", "units: 32}").replace("[down, down]", "[down, down]"))
+
+
+def test_table_marks_rows_of_a_symbolic_repeat(tmp_path, capsys):
+    from analyzer import cli
+
+    path = tmp_path / "repeat.yaml"
+    path.write_text(SYMBOLIC_REPEAT.replace("WIDTH", "d"))
+    assert cli.main([str(path)]) == 0
+    assert "encoder.each.up (Dense) xN" in capsys.readouterr().out

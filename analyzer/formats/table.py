@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from analyzer.formats.common import COLUMNS, ConventionCells, cell, shape_formula, shape_value, symbols_line
 from analyzer.report import FLOP_KINDS, Report
-from analyzer.symbolic import render
+from analyzer.symbolic import render as render_expr
 
 if TYPE_CHECKING:
     from analyzer.conventions.base import Recount
@@ -23,7 +23,7 @@ def render(report: Report, convention: Recount | None = None) -> str:
         cells = [cell(report, row.counts.quantity(q)) for q in COLUMNS]
         shape_f = shape_formula(row.output_shape)
         shape_v = shape_value(report, row.output_shape)
-        label = f"{row.name} ({row.type})" + (f" x{render(row.multiplier)}" if row.spec is not None and row.multiplier != 1 else "")
+        label = f"{row.name} ({row.type})" + (f" x{render_expr(row.multiplier)}" if row.spec is not None and row.multiplier != 1 else "")
         first = (label, shape_f, *(c.value_text if c.constant else c.formula for c in cells))
         second = ("", "= " + shape_v if shape_f != shape_v else "", *("" if c.constant else "= " + c.value_text for c in cells))
         if profile:
