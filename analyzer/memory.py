@@ -1,0 +1,61 @@
+"""Memory of one inference pass: activations per layer, weight bytes, and the
+peak of live activations when each tensor is freed after its last use.
+
+Walks the rows in graph order. While layer k runs, the live tensors are every
+earlier output still needed by k or a later layer (or a model output), plus k's
+own output. Model inputs count as tensors. Bytes = elements x dtype size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from analyzer.report import Report
+from analyzer.symbolic import ZERO, product
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    layer: str  # the layer running when the live set is largest (at the report's values)
+    elements: sympy.Expr  # live activation elements at that moment, as a formula
+    live: tuple[str, ...]  # the tensors alive then
+
+
+def activation_elements(report: Report) -> dict[str, sympy.Expr]:
+    return {name: product(row.output_shape) for name, row in report.layers.items()}
+
+
+def peak_activations(report: Report, outputs: tuple[str, ...] = ()) -> PeakMemory:
+    """The largest live set at the report's symbol values, and its formula.
+
+    The step that peaks can change with the symbols (a long input makes early
+    layers dominate), so the formula is that step's, valid near these values.
+    """
+    names = list(report.layers)
+    order = {name: i for i, name in enumerate(names)}
+    last_use = {name: order[name] for name in names}
+    for name, row in report.layers.items():
+        for source in row.inputs:
+            last_use[source] = max(last_use[source], order[name])
+    keep = set(outputs) or {names[-1]}
+    for name in keep:
+        last_use[name] = len(names)
+    sizes = activation_elements(report)
+    best: PeakMemory | None = None
+    best_value = -1
+    for k, name in enumerate(names):
+        live = tuple(n for n in names[: k + 1] if last_use[n] >= k)
+        elements = sum((sizes[n] for n in live), ZERO)
+        value = report.value(elements)
+        if value > best_value:
+            best, best_value = PeakMemory(name, elements, live), value
+    assert best is not None
+    return best
+
+
+def weight_bytes(report: Report, dtype: str) -> sympy.Expr:
+    return report.total.params * DTYPE_BYTES[dtype]
