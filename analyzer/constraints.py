@@ -21,6 +21,25 @@ from analyzer.symbolic import SizeSymbol, evaluate, render
 Kind = Literal["ge", "eq", "int"]
 _SEARCH_LIMIT = 2**64
 
+MAX_VALUE_BITS = 10_000
+"""No size or count may exceed 2**MAX_VALUE_BITS (about 3,000 digits): Python refuses to turn
+integers of over 4,300 digits into text, and no network comes near (docs/errors.md, caps)."""
+
+
+def _value_text(expr: sympy.Expr, values: Mapping[sympy.Symbol, int]) -> str:
+    try:
+        return number_text(evaluate(expr, values))
+    except ValueError:
+        return "undefined (a division by zero)"
+
+
+def number_text(value: sympy.Rational | int) -> str:
+    """An exact number for a message, or its size when it is too long to print."""
+    value = sympy.Rational(value)
+    if max(abs(value.p), value.q).bit_length() > MAX_VALUE_BITS:
+        return f"a number of more than {MAX_VALUE_BITS} bits"
+    return str(value)
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -33,12 +52,16 @@ class Constraint:
     layer: str | None = None
     layer_type: str | None = None
     location: Location | None = None
+    violation: str | None = None  # the rule broken, in words: "kernel height 5 exceeds input height L - 7"
 
     def holds(self, values: Mapping[sympy.Symbol, int]) -> bool:
-        left = evaluate(self.lhs, values)
+        try:
+            left = evaluate(self.lhs, values)
+            right = evaluate(self.rhs, values)
+        except ValueError:  # undefined there: a division by zero
+            return False
         if self.kind == "int":
             return bool(left.is_Integer)
-        right = evaluate(self.rhs, values)
         return bool(left >= right) if self.kind == "ge" else bool(left == right)
 
     @property
@@ -50,6 +73,32 @@ class Constraint:
             return f"{render(self.lhs)} is an integer"
         op = ">=" if self.kind == "ge" else "=="
         return f"{render(self.lhs - self.rhs)} {op} 0" if self.rhs.free_symbols else f"{render(self.lhs)} {op} {render(self.rhs)}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Not an error, but worth telling: shown where `amount` is non-zero at the report's values.
+
+    `text` may use {amount}; e.g. a strided 'valid' convolution whose stride does not divide
+    its input leaves the last {amount} input positions unread (floor semantics, as in Keras).
+    """
+
+    amount: sympy.Expr
+    text: str
+    layer: str | None = None
+    layer_type: str | None = None
+    location: Location | None = None
+
+    def at(self, values: Mapping[sympy.Symbol, int]) -> str | None:
+        try:
+            amount = evaluate(self.amount, values)
+        except ValueError:  # undefined there; the constraints refuse such values
+            return None
+        if amount == 0:
+            return None
+        where = f"{self.location}: " if self.location else ""
+        who = f"layer '{self.layer}' ({self.layer_type}): " if self.layer else ""
+        return where + who + self.text.replace("{amount}", number_text(amount))
 
 
 def always_or_never(kind: Kind, lhs: sympy.Expr, rhs: sympy.Expr) -> bool | None:
@@ -78,7 +127,9 @@ def symbol_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sym
         poly = sympy.Poly(difference, s) if difference.is_polynomial(s) else None
         if poly is not None and poly.degree() == 1:
             root = -poly.all_coeffs()[1] / poly.all_coeffs()[0]
-            return f"{s.name} == {root}" if root.is_Integer else f"no integer {s.name}"
+            if root.is_Integer and root >= symbol.minimum:
+                return f"{s.name} == {root}"
+            return f"no integer {s.name} >= {symbol.minimum}" if root.is_Integer else f"no integer {s.name}"
         return None
     if constraint.kind == "int":
         return None
@@ -110,17 +161,32 @@ def describe(constraint: Constraint, symbols: Sequence[SizeSymbol], values: Mapp
     return f"{head}  [{who}{constraint.rule}]"
 
 
+def failure(constraint: Constraint, symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int],
+            at_defaults: bool = False) -> str:
+    """Why `constraint` fails at `values`, in words, with the values involved and the valid range.
+
+    e.g. "kernel height 5 exceeds input height L - 7 at L=11 (L - 7 = 4); valid only for L >= 12"
+    """
+    message = constraint.violation or f"requirement not met: {constraint.rule}"
+    used = [s for s in symbols if s.symbol in constraint.symbols]
+    if not used:
+        return message
+    at = ", ".join(f"{s.name}={values[s.symbol]}" for s in used)
+    message += f" at the default {at}" if at_defaults else f" at {at}"
+    sides = (constraint.lhs,) if constraint.kind == "int" else (constraint.lhs, constraint.rhs)
+    shown = [f"{render(e)} = {_value_text(e, values)}" for e in sides if e.free_symbols and not e.is_Symbol]
+    if shown:
+        message += f" ({', '.join(shown)})"
+    bounds = [b for s in symbols if (b := symbol_bound(constraint, s, values))]
+    if bounds:
+        message += f"; {bounds[0]} satisfies it" if bounds[0].startswith("no ") else f"; valid only for {bounds[0]}"
+    return message
+
+
 def check(constraints: Sequence[Constraint], symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int]) -> None:
     """Raise DomainError for the first constraint that fails at `values`."""
     for constraint in constraints:
         if constraint.holds(values):
             continue
-        at = ", ".join(f"{s.name}={values[s.symbol]}" for s in symbols if s.symbol in constraint.symbols)
-        message = f"{constraint.rule}, which fails at {at}"
-        if constraint.kind != "int":
-            message += f" ({render(constraint.lhs)} = {evaluate(constraint.lhs, values)}"
-            message += f", {render(constraint.rhs)} = {evaluate(constraint.rhs, values)})" if constraint.rhs.free_symbols else ")"
-        bounds = [b for s in symbols if (b := symbol_bound(constraint, s, values))]
-        if bounds:
-            message += f"; valid only for {bounds[0]}"
-        raise DomainError(message, location=constraint.location, layer=constraint.layer, layer_type=constraint.layer_type)
+        raise DomainError(failure(constraint, symbols, values), location=constraint.location, layer=constraint.layer,
+                          layer_type=constraint.layer_type)

@@ -68,8 +68,8 @@ class SpecValidationError(NNSpecError):
     """The YAML is well formed but does not follow the spec schema."""
 
 
-class ExpressionError(NNSpecError):
-    """A size expression could not be parsed or is not allowed."""
+class ExpressionError(SpecValidationError):
+    """A size expression could not be parsed or is not allowed (code, unknown names, huge numbers)."""
 
 
 class GraphError(NNSpecError):

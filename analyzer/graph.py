@@ -8,7 +8,7 @@ import heapq
 
 import sympy
 
-from analyzer.constraints import Constraint
+from analyzer.constraints import Constraint, Note
 from analyzer.errors import GraphError, did_you_mean
 from analyzer.layers import LAYERS, LayerContext, LayerResult, Shape
 from analyzer.report import Counts, LayerRow, Report
@@ -30,6 +30,7 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
     shapes: dict[str, Shape] = {}
     rows: dict[str, LayerRow] = {}
     constraints: list[Constraint] = []
+    notes: list[Note] = []
     for entry in spec.inputs:
         ctx = LayerContext(entry.name, "InputLayer", entry.location, defaults, bias)
         _require_pending_sizes(entry.pending, ctx)
@@ -42,8 +43,13 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         sources = wiring[entry.name]
         result: LayerResult = LAYERS[entry.type].handler(entry.spec, [shapes[s] for s in sources], ctx)
         for axis, dim in enumerate(result.output_shape, start=1):
-            ctx.require_at_least(dim, 1, f"output axis {axis} ({render(dim)}) must be at least 1")
+            if dim.is_Integer and dim >= 1:
+                continue
+            text = render(dim)
+            ctx.require_at_least(dim, 1, f"output axis {axis} ({text}) must be at least 1",
+                                 violation=f"output axis {axis} ({text}) would be empty")
         constraints.extend(ctx.constraints)
+        notes.extend(ctx.notes)
         shapes[entry.name] = result.output_shape
         counts = Counts.from_result(result, trainable=entry.spec.trainable)
         if entry.multiplier != 1:
@@ -52,7 +58,12 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
                                     tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier)
     for repeat in spec.symbolic_repeats:
         constraints.extend(_require_shape_kept(repeat, shapes, spec, bias))
-    return Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults)
+    symbol_locations = {"": spec.source.key(("symbols",)) or spec.source.value(())}
+    symbol_locations.update({s.name: spec.source.key(("symbols", s.name)) for s in spec.symbols})
+    report = Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults,
+                    notes=tuple(notes), symbol_locations=symbol_locations)
+    report.check_magnitudes(formulas=True)
+    return report
 
 
 def _distinct(constraints: list[Constraint]) -> list[Constraint]:
@@ -77,7 +88,7 @@ def _require_shape_kept(repeat: SymbolicRepeat, shapes: dict[str, Shape], spec: 
     if len(before) != len(after):
         ctx.fail(rule)
     for a, b in zip(before, after):
-        ctx.require_equal(b, a, rule)
+        ctx.require_equal(b, a, rule, violation=rule)  # the rule already says what is wrong
     return ctx.constraints
 
 
@@ -85,8 +96,10 @@ def _require_pending_sizes(pending: list[PendingSize], ctx: LayerContext) -> Non
     """Sizes written as expressions must stay integers >= their minimum at every value."""
     for size in pending:
         text = render(size.expr)
-        ctx.require("int", size.expr, size.expr, f"{size.field} = {text} must be an integer", size.field)
-        ctx.require_at_least(size.expr, size.minimum, f"{size.field} = {text} must be at least {size.minimum}", size.field)
+        ctx.require("int", size.expr, size.expr, f"{size.field} = {text} must be an integer", size.field,
+                    violation=f"{size.field} = {text} is not an integer")
+        ctx.require_at_least(size.expr, size.minimum, f"{size.field} = {text} must be at least {size.minimum}", size.field,
+                             violation=f"{size.field} = {text} is less than {size.minimum}")
 
 
 def _wire(spec: Spec) -> dict[str, list[str]]:
@@ -94,7 +107,11 @@ def _wire(spec: Spec) -> dict[str, list[str]]:
     known: dict[str, object] = {}
     for entry in [*spec.inputs, *spec.layers]:
         if entry.name in known:
-            raise GraphError(f"duplicate name '{entry.name}'", location=entry.location,
+            first = known[entry.name]
+            line = f" at line {first.location.line}" if getattr(first, "location", None) else ""
+            fields = getattr(entry, "field_locations", {})
+            raise GraphError(f"duplicate name '{entry.name}': already used{line} by {_what(first)}",
+                             location=fields.get("name") or entry.location, layer=entry.name, layer_type=_type(entry),
                              hint="every input and layer needs its own name")
         known[entry.name] = entry
     wiring: dict[str, list[str]] = {}
@@ -113,7 +130,8 @@ def _wire(spec: Spec) -> dict[str, list[str]]:
         for source in sources:
             if source not in known:
                 raise GraphError(f"input '{source}' is not a layer or model input of this spec", location=location,
-                                 layer=entry.name, layer_type=entry.type, hint=did_you_mean(source, known))
+                                 layer=entry.name, layer_type=entry.type,
+                                 hint=did_you_mean(source, [k for k in known if k != entry.name]))
             if source == entry.name:
                 raise GraphError("a layer cannot be its own input", location=location, layer=entry.name, layer_type=entry.type)
         arity = type(entry.spec).arity
@@ -183,7 +201,15 @@ def _check_all_used(spec: Spec, wiring: dict[str, list[str]]) -> None:
         stack.extend(wiring.get(name, []))
     for entry in [*spec.inputs, *spec.layers]:
         if entry.name not in used:
-            what = "model input" if entry in spec.inputs else "layer"
-            raise GraphError(f"{what} '{entry.name}' does not lead to any output ({', '.join(spec.outputs)})",
-                             location=entry.location,
+            outputs = ", ".join(spec.outputs)
+            raise GraphError(f"is not used: it does not lead to any output of the model ({outputs})",
+                             location=entry.location, layer=entry.name, layer_type=_type(entry),
                              hint="connect it, list it under 'outputs:', or remove it")
+
+
+def _type(entry: object) -> str:
+    return entry.type if isinstance(entry, LayerEntry) else "InputLayer"
+
+
+def _what(entry: object) -> str:
+    return f"layer '{entry.name}' ({entry.type})" if isinstance(entry, LayerEntry) else f"model input '{entry.name}'"  # type: ignore[attr-defined]

@@ -6,16 +6,16 @@ symbol values at which numbers are shown. Formulas are sympy expressions;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import sympy
 
 from analyzer import constraints as constraint_rules
-from analyzer.constraints import Constraint
-from analyzer.errors import Location, UsageError, did_you_mean
+from analyzer.constraints import MAX_VALUE_BITS, Constraint, Note
+from analyzer.errors import DomainError, Location, UsageError, did_you_mean
 from analyzer.layers.base import LayerResult, LayerSpec, Shape
-from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate_int, render
+from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate, evaluate_int, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
@@ -83,6 +83,8 @@ class Report:
     constraints: tuple[Constraint, ...]
     bias: str
     values: Mapping[sympy.Symbol, int]
+    notes: tuple[Note, ...] = ()  # e.g. a strided 'valid' convolution that leaves input positions unread
+    symbol_locations: Mapping[str, Location | None] = field(default_factory=dict)  # "" is the 'symbols:' block
 
     @property
     def total(self) -> Counts:
@@ -100,8 +102,9 @@ class Report:
                 return s
         declared = ", ".join(s.name for s in self.symbols) or "none"
         raise UsageError(
-            f"unknown symbol '{name}' (declared in {self.file}: {declared})",
+            f"--set {name}: unknown symbol '{name}' (declared in {self.file}: {declared})",
             hint=did_you_mean(name, [s.name for s in self.symbols]),
+            location=self.symbol_locations.get(""),
         )
 
     def at(self, **values: int) -> Report:
@@ -109,13 +112,59 @@ class Report:
         chosen = dict(self.values)
         for name, value in values.items():
             s = self.symbol(name)
+            where = self.symbol_locations.get(name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise UsageError(f"{name} must be an integer, got {value!r}")
+                raise UsageError(f"--set {name}: must be an integer, got {value!r}", location=where)
+            if value.bit_length() > MAX_VALUE_BITS:
+                raise UsageError(f"--set {name}: larger than 2**{MAX_VALUE_BITS} (nnspec's cap on numbers)", location=where)
             if value < s.minimum:
-                raise UsageError(f"{name}={value} is below the minimum {s.minimum} declared for {name}")
+                raise UsageError(f"--set {name}={value} is below the minimum {s.minimum} declared for {name}",
+                                 location=where, hint="symbols are positive integers; 'min' in the declaration raises the bound")
             chosen[s.symbol] = value
         constraint_rules.check(self.constraints, self.symbols, chosen)
-        return replace(self, values=chosen)
+        report = replace(self, values=chosen)
+        report.check_magnitudes()
+        return report
+
+    def check_magnitudes(self, formulas: bool = False) -> None:
+        """Refuse numbers over 2**MAX_VALUE_BITS (Python cannot print them, no network has them).
+
+        Every count is >= 0 at valid values, so checking the totals bounds each row's values;
+        `formulas` also checks each formula's coefficients (they do not change with the values).
+        """
+        at = ", ".join(f"{k}={v}" if v.bit_length() < 100 else f"{k}=<{len(str(v))} digits>"
+                       for k, v in self.symbol_values().items())
+        for row in self.layers.values():
+            checked = [(f"output shape axis {i}", d) for i, d in enumerate(row.output_shape, start=1)]
+            for what, expr in checked:
+                self._check_magnitude(expr, what, at, row)
+            if formulas:
+                for f in fields(row.counts):
+                    expr = getattr(row.counts, f.name)
+                    if any(max(abs(a.p), a.q).bit_length() > MAX_VALUE_BITS for a in sympy.sympify(expr).atoms(sympy.Rational)):
+                        raise DomainError(f"the {f.name.replace('_', ' ')} formula has a coefficient larger than "
+                                          f"2**{MAX_VALUE_BITS} (nnspec's cap on numbers)",
+                                          location=row.location, layer=row.name, layer_type=row.type)
+        total = self.total
+        for q in (*QUANTITIES, *FLOP_KINDS):
+            value = evaluate(total.quantity(q), self.values)
+            if abs(value.p).bit_length() > MAX_VALUE_BITS:  # name the layer that counts most
+                rows = [r for r in self.layers.values() if r.counts.quantity(q) != 0] or list(self.layers.values())
+                largest = max(rows, key=lambda r: abs(evaluate(r.counts.quantity(q), self.values)))
+                self._check_magnitude(largest.counts.quantity(q), q.replace("_", " "), at, largest)
+                self._check_magnitude(total.quantity(q), f"the total {q.replace('_', ' ')} (largest here)", at, largest)
+
+    def _check_magnitude(self, expr: sympy.Expr, what: str, at: str, row: LayerRow | None) -> None:
+        value = evaluate(expr, self.values)
+        if max(abs(value.p), value.q).bit_length() > MAX_VALUE_BITS:
+            where = f" at {at}" if at and sympy.sympify(expr).free_symbols else ""
+            raise DomainError(f"{what} is larger than 2**{MAX_VALUE_BITS}{where} (nnspec's cap on numbers)",
+                              location=row.location if row else None, layer=row.name if row else None,
+                              layer_type=row.type if row else None)
+
+    def describe_notes(self) -> list[str]:
+        """The notes that apply at this report's symbol values (e.g. input positions a stride leaves unread)."""
+        return [text for note in self.notes if (text := note.at(self.values)) is not None]
 
     def grouped(self, depth: int) -> Report:
         """One row per block instance at nesting `depth` (1 = top-level blocks), summing its layers.
@@ -150,6 +199,7 @@ class Report:
             "symbols": self.symbol_values(),
             "bias": self.bias,
             "constraints": self.describe_constraints(),
+            "notes": self.describe_notes(),
             "layers": [
                 {
                     "name": row.name,

@@ -22,7 +22,7 @@ def test_positions_of_keys_and_values():
     ("", "the file is empty", "f.yaml:1:1"),
     ("a: [1, 2\n", "invalid YAML", "f.yaml:2:1"),
     ("a: !!python/object/apply:os.system ['touch PWNED']\n", "is not allowed", "f.yaml:1:4"),
-    ("a: !!python/name:os.system\n", "could not determine a constructor", "f.yaml:1:4"),
+    ("a: !!python/name:os.system\n", "tag !!python/name:os.system is not allowed", "f.yaml:1:4"),
 ])
 def test_rejects_with_location(text, fragment, where):
     with pytest.raises(SpecSyntaxError) as info:
@@ -42,9 +42,9 @@ BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".jo
 
 
 BOMBS = [
-    (BILLION_LAUGHS, "aliases expand to more than 100000 values"),
+    (BILLION_LAUGHS, "aliases expand to more than 10000 values"),
     ("a: " + "[" * 10_000 + "]" * 10_000 + "\n", "nesting deeper than 64"),
-    ("".join("  " * i + f"k{i}:\n" for i in range(1_500)), "nesting deeper than 64"),
+    ("".join(" " * i + f"k{i}:\n" for i in range(1_000)), "nesting deeper than 64"),
 ]
 
 

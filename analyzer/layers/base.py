@@ -14,9 +14,9 @@ from typing import Any, ClassVar, NoReturn
 import sympy
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
-from analyzer.constraints import Constraint, Kind, always_or_never
+from analyzer.constraints import Constraint, Kind, Note, always_or_never, failure
 from analyzer.errors import Location, ShapeError
-from analyzer.symbolic import ZERO, evaluate, render
+from analyzer.symbolic import ZERO, SizeSymbol, render
 
 Shape = tuple[sympy.Expr, ...]
 ShapeCheck = Callable[[Sequence[Shape]], None]
@@ -73,6 +73,7 @@ class LayerContext:
     bias_mode: str = "spec"  # spec | on | off
     constraints: list[Constraint] = field(default_factory=list)
     field_locations: dict[str, Location | None] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
 
     def use_bias(self, declared: bool) -> bool:
         """Whether the layer has a bias: as the spec says, or forced by --bias on/off."""
@@ -82,29 +83,45 @@ class LayerContext:
         location = self.field_locations.get(field, self.location) if field else self.location
         raise ShapeError(message, location=location or self.location, layer=self.layer, layer_type=self.layer_type, hint=hint)
 
-    def require(self, kind: Kind, lhs: sympy.Expr, rhs: sympy.Expr, rule: str, field: str | None = None) -> None:
-        """State `lhs >= rhs` (ge), `lhs == rhs` (eq) or `lhs is an integer` (int)."""
+    def require(self, kind: Kind, lhs: sympy.Expr, rhs: sympy.Expr, rule: str, field: str | None = None,
+                violation: str | None = None) -> None:
+        """State `lhs >= rhs` (ge), `lhs == rhs` (eq) or `lhs is an integer` (int).
+
+        `rule` says what must hold ("needs input length L >= kernel length 5"); `violation`
+        what is wrong when it does not ("kernel length 5 exceeds input length L").
+        """
         lhs, rhs = sympy.sympify(lhs), sympy.sympify(rhs)
         verdict = always_or_never(kind, lhs, rhs)
         if verdict is True:
             return
         location = self.field_locations.get(field, self.location) if field else self.location
-        constraint = Constraint(kind, lhs, rhs, rule, self.layer, self.layer_type, location or self.location)
+        constraint = Constraint(kind, lhs, rhs, rule, self.layer, self.layer_type, location or self.location, violation)
         if verdict is None and constraint.holds(self.defaults):
             self.constraints.append(constraint)
             return
         if verdict is None:
-            used = sorted(constraint.symbols, key=lambda s: s.name)
-            at = ", ".join(f"{s.name}={self.defaults[s]}" for s in used)
-            detail = f"{render(lhs)} = {evaluate(lhs, self.defaults)}" if lhs.free_symbols else ""
-            self.fail(f"{rule}, which fails at the default {at}" + (f" ({detail})" if detail else ""), field)
-        self.fail(f"{rule} does not hold", field)
+            symbols = [SizeSymbol(s, int(v)) for s, v in self.defaults.items()]
+            self.fail(failure(constraint, symbols, self.defaults, at_defaults=True), field)
+        names = sorted(s.name for s in constraint.symbols)
+        for_all = f" (at every value of {', '.join(names)})" if names else ""
+        self.fail((violation or f"requirement not met: {rule}") + for_all, field)
 
-    def require_at_least(self, value: sympy.Expr, minimum: sympy.Expr | int, rule: str, field: str | None = None) -> None:
-        self.require("ge", value, sympy.sympify(minimum), rule, field)
+    def require_at_least(self, value: sympy.Expr, minimum: sympy.Expr | int, rule: str, field: str | None = None,
+                         violation: str | None = None) -> None:
+        self.require("ge", value, sympy.sympify(minimum), rule, field, violation)
 
-    def require_equal(self, a: sympy.Expr, b: sympy.Expr, rule: str, field: str | None = None) -> None:
-        self.require("eq", a, b, rule, field)
+    def require_equal(self, a: sympy.Expr, b: sympy.Expr, rule: str, field: str | None = None,
+                      violation: str | None = None) -> None:
+        self.require("eq", a, b, rule, field, violation)
+
+    def note(self, amount: sympy.Expr, text: str, field: str | None = None) -> None:
+        """Something the user should know that is not an error, shown where `amount` is not 0
+        at the report's symbol values; `text` may use {amount}."""
+        amount = sympy.sympify(amount)
+        if amount.is_zero:
+            return
+        location = self.field_locations.get(field, self.location) if field else self.location
+        self.notes.append(Note(amount, text, self.layer, self.layer_type, location or self.location))
 
 
 def shape_str(shape: Shape) -> str:

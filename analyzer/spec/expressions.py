@@ -10,7 +10,8 @@ The grammar is arithmetic over integers and declared symbols only:
     atom  := INT | NAME | FUNC '(' expr (',' expr)* ')' | '(' expr ')'
     FUNC  := floor | ceil | min | max
 
-Caps keep hostile input cheap: length, nesting depth and exponent size.
+Caps keep hostile input cheap: length, nesting depth, exponent size, the size of
+any number (MAX_CONSTANT_BITS) and the polynomial degree (MAX_EXPONENT).
 """
 
 from __future__ import annotations
@@ -237,4 +238,24 @@ def parse_expression(text: str, symbols: Mapping[str, sympy.Symbol]) -> sympy.Ex
         raise ExpressionSyntaxError(f"expression longer than {MAX_LENGTH} characters", MAX_LENGTH)
     if text.strip() == "":
         raise ExpressionSyntaxError("empty expression", 0)
-    return _Parser(text, symbols).parse()
+    value = _Parser(text, symbols).parse()
+    for atom in value.atoms(sympy.Rational):
+        if max(abs(atom.p), atom.q).bit_length() > MAX_CONSTANT_BITS:
+            raise ExpressionSyntaxError(f"a number in this expression is too large (over {MAX_CONSTANT_BITS} bits)", 0)
+    if _degree(value) > MAX_EXPONENT:
+        raise ExpressionSyntaxError(f"polynomial degree over {MAX_EXPONENT} (the expression is too large to expand)", 0)
+    return value
+
+
+def _degree(expr: sympy.Expr) -> int:
+    """An upper bound on the polynomial degree of `expr` in its symbols (floor, min, max pass it through)."""
+    if expr.is_Symbol:
+        return 1
+    if expr.is_Number or not expr.args:
+        return 0
+    if expr.is_Mul:
+        return sum(_degree(a) for a in expr.args)
+    if expr.is_Pow:
+        base, exponent = expr.args
+        return _degree(base) * abs(int(exponent)) if exponent.is_Integer else MAX_EXPONENT + 1
+    return max(_degree(a) for a in expr.args)

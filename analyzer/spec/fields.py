@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import sympy
-from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
+from analyzer.constraints import MAX_VALUE_BITS
 from analyzer.spec.expressions import ExpressionSyntaxError, parse_expression
 from analyzer.symbolic import evaluate
 
@@ -71,7 +72,13 @@ def to_size(value: Any, info: ValidationInfo | None, minimum: int) -> sympy.Expr
             raise SizeValueError(exc.message, value, exc.column, exc.hint) from None
     else:
         raise SizeValueError(f"expected an integer or an expression, got {type(value).__name__}")
-    at_defaults = evaluate(expr, context.defaults)
+    try:
+        at_defaults = evaluate(expr, context.defaults)
+    except ValueError:
+        where = _values_text(expr, context.defaults)
+        raise SizeValueError(f"{text} divides by zero" + (f" at {where}" if where else "")) from None
+    if max(abs(at_defaults.p), at_defaults.q).bit_length() > MAX_VALUE_BITS:
+        raise SizeValueError(f"{text} is larger than 2**{MAX_VALUE_BITS} at the symbols' defaults (nnspec's cap on numbers)")
     where = _values_text(expr, context.defaults)
     shown = f"{text} = {at_defaults} at {where}" if where and text != str(at_defaults) else str(at_defaults)
     if not at_defaults.is_Integer:
@@ -99,8 +106,8 @@ def _reshape_dims(value: Any, info: ValidationInfo) -> tuple[sympy.Expr, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise SizeValueError("target_shape must be a non-empty list of sizes (one may be -1)")
     dims = [sympy.Integer(-1) if item == -1 and not isinstance(item, bool) else to_size(item, info, 1) for item in value]
-    if sum(1 for d in dims if d == -1) > 1:
-        raise SizeValueError("only one dimension of target_shape may be -1")
+    if (inferred := sum(1 for d in dims if d == -1)) > 1:
+        raise SizeValueError(f"{inferred} entries are -1, but only one axis can be inferred")
     return tuple(dims)
 
 
@@ -118,3 +125,9 @@ Sizes = Annotated[Any, BeforeValidator(_size_list), _SIZES_SCHEMA]
 """One size or a list of sizes (kernel_size, strides, dilation_rate)."""
 
 ReshapeDims = Annotated[Any, BeforeValidator(_reshape_dims), WithJsonSchema({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}})]
+
+Rate = Annotated[float, Field(ge=0, lt=1, strict=True, allow_inf_nan=False)]
+"""A fraction in [0, 1) such as a dropout rate: a number (not a string or boolean). Never enters a count."""
+
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite number such as epsilon or momentum. Never enters a count."""

@@ -14,13 +14,13 @@ from typing import Any
 import sympy
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
-from analyzer.errors import Location, SpecValidationError, did_you_mean
+from analyzer.errors import ExpressionError, Location, SpecSyntaxError, SpecValidationError, did_you_mean
 from analyzer.layers import LAYERS, LayerSpec
 from analyzer.spec.blocks import BlockExpander, SymbolicRepeat
 from analyzer.spec.expressions import FUNCTIONS
 from analyzer.spec.fields import PendingSize, Size, SizeValueError, SpecContext
 from analyzer.spec.yaml_loader import Path as DataPath
-from analyzer.spec.yaml_loader import SourceMap, load_yaml
+from analyzer.spec.yaml_loader import MAX_BYTES, SourceMap, load_yaml
 from analyzer.symbolic import SizeSymbol, make_symbol
 
 TOP_LEVEL_KEYS = ("name", "description", "symbols", "blocks", "inputs", "layers", "outputs")
@@ -90,11 +90,19 @@ def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file; raise an NNSpecError subclass on any problem."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # never more: a huge file (or /dev/zero) is refused, not read
+        if len(raw) > MAX_BYTES:
+            raise SpecSyntaxError(f"file larger than {MAX_BYTES} bytes", location=Location(file, 1, 1))
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecValidationError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecValidationError(f"{file}: cannot read spec: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecSyntaxError("the file is not UTF-8 text", location=Location(file, line, column)) from None
+    except OSError as exc:
+        raise SpecValidationError(f"{file}: cannot read spec: {exc.strerror or exc}") from None
     return parse_spec(text, file)
 
 
@@ -153,7 +161,9 @@ class _SpecBuilder:
             try:
                 decl = SymbolDecl.model_validate({"default": value} if isinstance(value, int) else value)
             except ValidationError as exc:
-                raise self.pydantic_error(exc, path, SymbolDecl) from None
+                error = self.pydantic_error(exc, path, SymbolDecl)
+                error.message = f"symbol '{name}': {error.message}"
+                raise error from None
             if decl.min < 1:
                 raise self.error(f"symbol '{name}': min must be at least 1 (sizes are positive), got {decl.min}", path)
             if decl.default < decl.min:
@@ -164,17 +174,21 @@ class _SpecBuilder:
     def inputs(self, context: SpecContext) -> list[InputEntry]:
         raw = self.data["inputs"]
         if not isinstance(raw, list) or not raw:
-            raise self.error("'inputs' must be a non-empty list of {name, shape}", ("inputs",))
+            found = f"; found a {_kind(raw)}" if not isinstance(raw, list) else "; found an empty list"
+            raise self.error(f"'inputs' must be a non-empty list of {{name, shape}}{found}", ("inputs",),
+                             hint="e.g. inputs: [{name: x, shape: [L, 2]}]")
         result = []
         for i, item in enumerate(raw):
             path = ("inputs", i)
             if not isinstance(item, dict):
-                raise self.error(f"each input must be a mapping with 'name' and 'shape'; found a {_kind(item)}", path)
+                raise self.error(f"each input must be a mapping with 'name' and 'shape'; found a {_kind(item)}", path,
+                                 hint="e.g. - {name: x, shape: [L, 2]}")
             context.pending = []
+            label = item.get("name") if isinstance(item.get("name"), str) else f"input_{i + 1}"
             try:
                 decl = InputDecl.model_validate(item, context=context)
             except ValidationError as exc:
-                raise self.pydantic_error(exc, path, InputDecl) from None
+                raise self.pydantic_error(exc, path, InputDecl, layer=label, layer_type="InputLayer") from None
             name = decl.name or f"input_{i + 1}"
             if not _LAYER_NAME.match(name):
                 raise self.error(f"invalid input name {name!r}", (*path, "name"))
@@ -224,7 +238,9 @@ class _SpecBuilder:
         return items, locations
 
     def pydantic_error(self, exc: ValidationError, base: DataPath, model: type[BaseModel], **layer: Any) -> SpecValidationError:
-        errors = [self.one_pydantic_error(e, base, model, **layer) for e in exc.errors()]
+        # An unknown field first: a misspelt 'unit' also makes 'units' missing, and the typo is the news.
+        ordered = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        errors = [self.one_pydantic_error(e, base, model, **layer) for e in ordered]
         first = errors[0]
         first.related = errors[1:]
         return first
@@ -232,7 +248,7 @@ class _SpecBuilder:
     def one_pydantic_error(self, err: Any, base: DataPath, model: type[BaseModel], **layer: Any) -> SpecValidationError:
         loc = tuple(err["loc"])
         path = (*base, *loc)
-        field = ".".join(str(p) for p in loc) or "value"
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "value"
         kind = err["type"]
         hint = None
         got = err.get("input")
@@ -244,16 +260,38 @@ class _SpecBuilder:
         original = (err.get("ctx") or {}).get("error")
         if isinstance(original, SizeValueError):
             message = f"{field}: {original.message}"
-            if original.text is not None and original.column is not None:
+            if original.text is not None and original.column is not None:  # the expression itself is wrong
                 message += f"\n    {original.text}\n    {' ' * original.column}^"
+                return ExpressionError(message, location=self.source.value(path), hint=original.hint, **layer)
             return self.error(message, path, hint=original.hint, **layer)
         if kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             options = re.findall(r"'([^']*)'", expected)
             hint = did_you_mean(str(got), options) if isinstance(got, str) else None
             return self.error(f"{field} must be one of {expected}; got {got!r}", path, hint=hint, **layer)
-        message = err["msg"].removeprefix("Value error, ")
-        return self.error(f"{field}: {message} (got {_short(got)})", path, **layer)
+        if kind == "value_error":
+            message = err["msg"].removeprefix("Value error, ")
+            named = message.split(" ", 1)[0]
+            if not loc and named in model.model_fields:  # a model validator naming the field it checks
+                return self.error(message, (*base, named), **layer)
+            return self.error(f"{field}: {message}", path, **layer)
+        ctx = err.get("ctx") or {}
+        expected = {
+            "string_type": "a string", "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+            "bool_type": "true or false", "bool_parsing": "true or false",
+            "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+            "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+            "greater_than_equal": f"at least {ctx.get('ge')}", "greater_than": f"greater than {ctx.get('gt')}",
+            "less_than": f"less than {ctx.get('lt')}", "less_than_equal": f"at most {ctx.get('le')}",
+            "string_too_long": f"at most {ctx.get('max_length')} characters long",
+        }.get(kind)
+        if kind == "string_pattern_mismatch" and loc and loc[-1] == "name":
+            return self.error(f"name {_short(got)} may use only letters, digits and _ . - /", path, **layer)
+        if expected is None:
+            message = err["msg"].removeprefix("Value error, ")
+            message = "must be " + message.removeprefix("Input should be ") if message.startswith("Input should be ") else message
+            return self.error(f"{field} {message} (got {_short(got)})", path, **layer)
+        return self.error(f"{field} must be {expected} (got {_short(got)})", path, **layer)
 
 
 def _kind(value: Any) -> str:

@@ -7,11 +7,17 @@ recording, for every path, where its key and value stand in the file.
 
 Caps (documented in docs/errors.md): MAX_DEPTH nesting levels, MAX_ALIASES alias
 uses, MAX_ALIAS_VALUES values reached again through aliases (a billion-laughs
-bomb), MAX_NODES values in all, MAX_BYTES of text.
+bomb), MAX_NODES values in all, MAX_BYTES of text, MAX_INT_DIGITS digits in one
+integer.
+
+Scalars are plain strings, integers, floats, booleans and nulls only: explicit
+tags such as !!binary or !!python/... are refused, dates stay strings, and the
+YAML 1.1 surprises `010` (octal 8) and `1:30` (base 60: 90) are refused.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +28,14 @@ from analyzer.errors import Location, SpecSyntaxError
 
 MAX_DEPTH = 64
 MAX_ALIASES = 100
-MAX_ALIAS_VALUES = 100_000
-MAX_NODES = 2_000_000
-MAX_BYTES = 5_000_000
+MAX_ALIAS_VALUES = 10_000
+MAX_NODES = 200_000
+MAX_BYTES = 1_000_000
+MAX_INT_DIGITS = 1000
+
+_PLAIN_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}": t for t in ("str", "int", "float", "bool", "null")}
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 
 Path = tuple[str | int, ...]
 
@@ -62,6 +73,13 @@ class _CappedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # (PyYAML's argument name)
+        # PyYAML's scanner does work per open bracket for every later token: cap '[' and '{' depth
+        # while scanning, before a deep flow collection makes it quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            raise _CapExceeded(f"nesting deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
@@ -78,10 +96,16 @@ class _CappedLoader(yaml.SafeLoader):
 
 
 class _CapExceeded(Exception):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: yaml.Mark | None, location: Location | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
+        self.location = location
+
+
+def _short_tag(tag: str) -> str:
+    shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _STANDARD_TAGS = {MappingNode: "tag:yaml.org,2002:map", SequenceNode: "tag:yaml.org,2002:seq"}
@@ -102,35 +126,66 @@ class _Builder:
         if id(node) in self.built:
             self.through_aliases += 1
             if self.through_aliases > MAX_ALIAS_VALUES:
+                # The aliased node stands where its anchor is; the key being expanded says more.
+                outer = next((self.source.keys[path[:i]] for i in range(1, len(path) + 1) if path[:i] in self.source.keys),
+                             None)
                 raise _CapExceeded(
-                    f"aliases expand to more than {MAX_ALIAS_VALUES} values (an alias bomb?)", node.start_mark
+                    f"aliases expand to more than {MAX_ALIAS_VALUES} values (an alias bomb?)", node.start_mark, outer
                 )
         self.built.add(id(node))
         if self.count > MAX_NODES:
             raise _CapExceeded(f"more than {MAX_NODES} values in one file", node.start_mark)
         if depth > MAX_DEPTH:
             raise _CapExceeded(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark)
-        self.source.values.setdefault(path, _location(self.source.file, node.start_mark))  # type: ignore[arg-type]
+        if path not in self.source.values:
+            self.source.values[path] = _location(self.source.file, node.start_mark)  # type: ignore[assignment]
         expected = _STANDARD_TAGS.get(type(node))
         if expected is not None and node.tag != expected:
             raise SpecSyntaxError(
-                f"tag {node.tag!r} is not allowed",
+                f"tag {_short_tag(node.tag)} is not allowed",
                 location=_location(self.source.file, node.start_mark),
-                hint="a spec holds plain values only; tags such as !!python/... would run code",
+                hint="a spec holds plain mappings, lists and values only; tags such as !!python/... would run code",
             )
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
-        return self.loader.construct_object(node, deep=True)
+        return self.scalar(node)
+
+    def scalar(self, node: ScalarNode) -> Any:
+        """A plain value; refuses tags that build objects and YAML 1.1's octal and base-60 integers."""
+        if node.tag == _TIMESTAMP_TAG and node.style is None:
+            return node.value  # a date means nothing in a spec: keep the text
+        where = _location(self.source.file, node.start_mark)
+        kind = _PLAIN_SCALAR_TAGS.get(node.tag)
+        if kind is None:
+            raise SpecSyntaxError(
+                f"tag {_short_tag(node.tag)} is not allowed", location=where,
+                hint="a spec holds plain strings, numbers, booleans and nulls only; tags such as !!python/... would run code",
+            )
+        text = node.value.strip()
+        if kind == "int" and node.style is None and _OCTAL.match(text):
+            raise SpecSyntaxError(f"{text} is an octal number in YAML 1.1 ({text} = {int(text.replace('_', ''), 8)})",
+                                  location=where, hint=f"write it without the leading 0, or quote it: '{text}'")
+        if kind == "int" and node.style is None and ":" in text:
+            raise SpecSyntaxError(f"{text} is a base-60 number in YAML 1.1", location=where,
+                                  hint=f"quote it if you mean text: '{text}'")
+        if kind == "int" and sum(c.isalnum() for c in text) > MAX_INT_DIGITS:
+            raise SpecSyntaxError(f"integer with more than {MAX_INT_DIGITS} digits", location=where)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            what = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null"}.get(kind, kind)
+            raise SpecSyntaxError(f"cannot read {shown!r} as {what}", location=where) from None
 
     def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self.scalar(key_node)
             if key in seen:
                 first = seen[key]
                 raise SpecSyntaxError(
@@ -145,7 +200,7 @@ class _Builder:
                 raise SpecSyntaxError(
                     "a mapping key must be a plain word", location=_location(self.source.file, key_node.start_mark)
                 )
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self.scalar(key_node)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise SpecSyntaxError(
                     f"a mapping key must be a word, not {key!r}",
@@ -163,14 +218,15 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     source = SourceMap(file)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SpecSyntaxError(f"file larger than {MAX_BYTES} bytes", location=Location(file, 1, 1))
-    loader = _CappedLoader(text)
+    loader = None
     try:
+        loader = _CappedLoader(text)  # its reader already refuses control characters
         node = loader.get_single_node()
-        if node is None:
+        if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value):
             raise SpecSyntaxError("the file is empty; a spec needs at least 'inputs' and 'layers'", location=Location(file, 1, 1))
         return _Builder(loader, source).build(node, ()), source
     except _CapExceeded as cap:
-        raise SpecSyntaxError(cap.message, location=_location(file, cap.mark)) from None
+        raise SpecSyntaxError(cap.message, location=cap.location or _location(file, cap.mark)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -179,10 +235,22 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
             hint = "YAML does not allow tabs for indentation; indent with spaces"
         elif "constructor" in problem or "tag" in problem:
             hint = "tags such as !!python/... are not allowed: a spec holds plain values only"
+        elif "mapping values are not allowed" in problem:
+            hint = "a second ':' on one line; quote the value if it holds a colon"
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None and mark is not None and context.line != mark.line:
+            problem += f" ({exc.context} that starts at line {context.line + 1})"
         raise SpecSyntaxError(f"invalid YAML: {problem}", location=_location(file, mark), hint=hint) from None
+    except yaml.reader.ReaderError as exc:  # a control character: it has a position, not a mark
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise SpecSyntaxError(f"invalid YAML: the character {char!r} is not allowed in a YAML file",
+                              location=Location(file, line, column)) from None
     except yaml.YAMLError as exc:
         raise SpecSyntaxError(f"invalid YAML: {exc}", location=Location(file, 1, 1)) from None
     except RecursionError:
         raise SpecSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(file, 1, 1)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
