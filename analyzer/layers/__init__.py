@@ -1,23 +1,41 @@
 """Layer types. Each module states, for its layer family, the spec fields, the
 shape rule, the params and the costs; `LAYERS` is the table of all of them.
 
-Where is X counted?  Conv1D/Conv2D/SeparableConv1D: convolutional.py;
-Dense: dense.py; GRU: recurrent.py; BatchNormalization: normalization.py;
-Reshape/Flatten: reshaping.py; Add/Subtract/Multiply/Concatenate: merging.py;
-Activation and activation costs: activations.py; Lambda (cos, sin, ...):
-elementwise.py; Dropout: regularization.py.
+Where is X counted?
+  convolutional.py   Conv1D, Conv2D, Conv3D (groups), DepthwiseConv1D/2D, SeparableConv1D/2D
+  conv_transpose.py  Conv1DTranspose, Conv2DTranspose
+  pooling.py         MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/GlobalAveragePooling1D/2D
+  resizing.py        UpSampling1D/2D, ZeroPadding1D/2D, Cropping1D/2D
+  dense.py           Dense
+  embedding.py       Embedding
+  recurrent.py       SimpleRNN, LSTM, GRU
+  wrappers.py        Bidirectional, TimeDistributed
+  attention.py       MultiHeadAttention
+  normalization.py   BatchNormalization, LayerNormalization, GroupNormalization
+  activations.py     Activation, Softmax, and every activation's cost (also fused `activation:`)
+  merging.py         Add, Subtract, Multiply, Maximum, Minimum, Average, Concatenate
+  reshaping.py       Reshape, Flatten, Permute, RepeatVector
+  elementwise.py     Lambda (cos, sin, ...)
+  regularization.py  Dropout, GaussianDropout, GaussianNoise
+  sizes.py           size-field types (optional lists, padding / cropping pairs)
 """
 
 from analyzer.layers import (  # noqa: F401  (importing registers the handlers)
     activations,
+    attention,
+    conv_transpose,
     convolutional,
     dense,
     elementwise,
+    embedding,
     merging,
     normalization,
+    pooling,
     recurrent,
     regularization,
     reshaping,
+    resizing,
+    wrappers,
 )
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.registry import LAYERS, LayerKind, register

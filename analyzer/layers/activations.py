@@ -1,7 +1,8 @@
-"""Activation functions: their per-element cost, and the Activation layer.
+"""Activation functions: their per-element cost, the Activation layer and the
+Softmax layer.
 
 Counting rule (docs/conventions.md, "Activations"): one FLOP per elementary
-operation (add, multiply, divide, compare, exp).
+operation (add, subtract, multiply, divide, compare, abs, exp, log, erf).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 import sympy
+from pydantic import StrictInt, field_validator
 
-from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
 from analyzer.layers.registry import register
 from analyzer.symbolic import product
 
@@ -18,18 +20,36 @@ from analyzer.symbolic import product
 PER_ELEMENT_FLOPS: dict[str, int] = {
     "linear": 0,
     "relu": 1,  # max(x, 0): one compare
+    "relu6": 2,  # min(max(x, 0), 6): two compares
+    "leaky_relu": 2,  # max(x, 0.2*x): multiply, compare
+    "elu": 4,  # x >= 0 ? x : alpha*(exp(x) - 1): compare, exp, subtract, multiply
+    "selu": 5,  # scale * elu(x, alpha): elu's 4, one more multiply
+    "gelu": 5,  # Keras' default approximate=False: 0.5*x*(1 + erf(x/sqrt(2))): multiply, erf, add, 2 multiplies
+    "silu": 5,  # x * sigmoid(x): sigmoid's 4, multiply
+    "swish": 5,  # Keras' alias of silu
+    "hard_sigmoid": 4,  # clip(x/6 + 0.5, 0, 1): divide, add, two compares
+    "softplus": 3,  # log(1 + exp(x)): exp, add, log
+    "softsign": 3,  # x / (1 + |x|): abs, add, divide
+    "exponential": 1,  # exp(x)
     "sigmoid": 4,  # 1 / (1 + exp(-x)): negate, exp, add, divide
     "tanh": 5,  # (exp(2x) - 1) / (exp(2x) + 1): multiply, exp, subtract, add, divide
 }
-ActivationName = Literal["linear", "relu", "sigmoid", "tanh", "softmax"]
+ActivationName = Literal[
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_sigmoid",
+    "softplus", "softsign", "exponential", "sigmoid", "tanh", "softmax",
+]
+
+
+def softmax_flops(n: sympy.Expr, rows: sympy.Expr) -> sympy.Expr:
+    """Softmax over rows of n: n exps, n - 1 adds, n divides per row."""
+    return rows * (3 * n - 1)
 
 
 def activation_flops(name: str, shape: Shape) -> sympy.Expr:
     """FLOPs of applying activation `name` to a tensor of `shape`."""
     if name == "softmax":
-        # Over the last axis of n: n exps, n - 1 adds, n divides per row.
         n = shape[-1] if shape else sympy.Integer(1)
-        return product(shape[:-1]) * (3 * n - 1)
+        return softmax_flops(n, product(shape[:-1]))
     return PER_ELEMENT_FLOPS[name] * product(shape)
 
 
@@ -42,3 +62,28 @@ class Activation(LayerSpec):
 def activation_layer(layer: Activation, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
     return LayerResult(shape, activation=activation_flops(layer.activation, shape))
+
+
+class Softmax(LayerSpec):
+    """Keras' Softmax layer: softmax over `axis` (one axis or several, jointly)."""
+
+    type: Literal["Softmax"]
+    axis: StrictInt | list[StrictInt] = -1
+
+    @field_validator("axis")
+    @classmethod
+    def _non_empty(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, list) and not value:
+            raise ValueError("axis needs at least one axis")
+        return value
+
+
+@register(Softmax)
+def softmax_layer(layer: Softmax, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    if not shape:
+        ctx.fail("needs an input with at least one axis besides the batch")
+    axes = {normalize_axis(a, len(shape), ctx) for a in (layer.axis if isinstance(layer.axis, list) else [layer.axis])}
+    n = product(shape[a] for a in sorted(axes))
+    rows = product(d for i, d in enumerate(shape) if i not in axes)
+    return LayerResult(shape, activation=softmax_flops(n, rows))

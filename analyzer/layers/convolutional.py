@@ -1,4 +1,5 @@
-"""Convolutions: Conv1D, Conv2D, SeparableConv1D (Keras semantics, channels-last).
+"""Convolutions (Keras semantics, channels-last): Conv1D/2D/3D (with groups),
+DepthwiseConv1D/2D, SeparableConv1D/2D. Transposed ones: conv_transpose.py.
 
 Output length per spatial axis (Keras ops.compute_conv_output_shape):
   valid:        floor((n - d(k-1) - 1) / s) + 1, and needs n >= d(k-1) + 1
@@ -23,10 +24,11 @@ from analyzer.symbolic import evaluate, floor_div, product, render
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
-class ConvSpec(LayerSpec):
+class KernelSpec(LayerSpec):
+    """Fields of every Keras convolution; `rank` is the number of spatial axes."""
+
     rank: ClassVar[int]
 
-    filters: Size
     kernel_size: Sizes
     strides: Sizes = (sympy.Integer(1),)
     padding: Literal["valid", "same"] = "valid"
@@ -35,16 +37,24 @@ class ConvSpec(LayerSpec):
     use_bias: StrictBool = True
     data_format: Literal["channels_last"] = "channels_last"
 
+    tuple_fields: ClassVar[tuple[str, ...]] = ("kernel_size", "strides", "dilation_rate")
+
     @model_validator(mode="after")
-    def _broadcast_tuples(self) -> ConvSpec:
+    def _broadcast_tuples(self) -> KernelSpec:
         rank = self.rank
-        for field in ("kernel_size", "strides", "dilation_rate"):
+        for field in self.tuple_fields:
             value = getattr(self, field)
+            if value is None:
+                continue
             if len(value) == 1 and rank > 1:
                 object.__setattr__(self, field, value * rank)
             elif len(value) != rank:
                 raise ValueError(f"{field} needs 1 or {rank} values for a {rank}-D convolution, got {len(value)}")
         return self
+
+
+class ConvSpec(KernelSpec):
+    filters: Size
 
 
 def conv_output_length(n: sympy.Expr, kernel: sympy.Expr, stride: sympy.Expr, dilation: sympy.Expr, padding: str) -> sympy.Expr:
@@ -53,30 +63,49 @@ def conv_output_length(n: sympy.Expr, kernel: sympy.Expr, stride: sympy.Expr, di
     return floor_div(n - 1, stride) + 1  # same, causal
 
 
-def conv_spatial_output(layer: ConvSpec, spatial: Shape, ctx: LayerContext) -> Shape:
+def conv_spatial_output(layer: KernelSpec, spatial: Shape, ctx: LayerContext) -> Shape:
     """Output spatial dims, stating the 'kernel fits' requirement for valid padding."""
     strides_used = any(evaluate(s, ctx.defaults) > 1 for s in layer.strides)
     if strides_used and any(evaluate(d, ctx.defaults) > 1 for d in layer.dilation_rate):
         ctx.fail("strides > 1 cannot be combined with dilation_rate > 1 (Keras refuses this)", "strides")
     out = []
-    for axis, n, k, s, d in zip(AXIS_NAMES[layer.rank], spatial, layer.kernel_size, layer.strides, layer.dilation_rate):
+    axes = zip(AXIS_NAMES[layer.rank], spatial, layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
+    for axis, n, k, s, d in axes:
         if layer.padding == "valid":
             effective = d * (k - 1) + 1
             what = f"kernel {axis} {render(effective)}" + (f" ({render(k)} dilated by {render(d)})" if d != 1 else "")
-            ctx.require_at_least(n, effective, f"needs input {axis} {render(n)} >= {what}", "kernel_size")
+            ctx.require_at_least(n, effective, f"needs input {axis} {render(n)} >= {what}", "kernel_size",
+                                 violation=f"{what} exceeds input {axis} {render(n)}")
+            note_unread_tail(ctx, axis, n, effective, s, "strides")
         out.append(conv_output_length(n, k, s, d, layer.padding))
     return tuple(out)
 
 
-def check_conv_input(layer: ConvSpec, shape: Shape, ctx: LayerContext) -> None:
+def note_unread_tail(ctx: LayerContext, axis: str, n: sympy.Expr, window: sympy.Expr, stride: sympy.Expr, field: str) -> None:
+    """With 'valid' padding the last (n - window) mod stride input positions are in no window: the
+    output length is floored, as Keras does. Correct, so not an error, but the report says so."""
+    if stride == 1:
+        return
+    span = n - window
+    ctx.note(span - stride * floor_div(span, stride),
+             f"strides {render(stride)}: the last {{amount}} input position(s) along the {axis} ({render(n)}) "
+             f"are never read, since {render(span)} is not a multiple of {render(stride)} "
+             "(padding 'valid' floors the output, as Keras does)", field)
+
+
+def check_conv_input(layer: KernelSpec, shape: Shape, ctx: LayerContext) -> None:
     if len(shape) != layer.rank + 1:
         ctx.fail(f"expects an input of rank {layer.rank + 1} (spatial axes and channels), got rank {len(shape)}")
 
 
 def check_groups(channels: sympy.Expr, filters: sympy.Expr, groups: sympy.Expr, ctx: LayerContext) -> None:
     if groups != 1:
-        ctx.require("int", channels / groups, sympy.Integer(0), f"input channels {render(channels)} divisible by groups {render(groups)}", "groups")
-        ctx.require("int", filters / groups, sympy.Integer(0), f"filters {render(filters)} divisible by groups {render(groups)}", "groups")
+        ctx.require("int", channels / groups, sympy.Integer(0),
+                    f"input channels {render(channels)} divisible by groups {render(groups)}", "groups",
+                    violation=f"input channels {render(channels)} are not divisible by groups {render(groups)}")
+        ctx.require("int", filters / groups, sympy.Integer(0),
+                    f"filters {render(filters)} divisible by groups {render(groups)}", "groups",
+                    violation=f"filters {render(filters)} are not divisible by groups {render(groups)}")
 
 
 class GroupedConvSpec(ConvSpec):
@@ -113,20 +142,70 @@ class Conv2D(GroupedConvSpec):
     type: Literal["Conv2D"]
 
 
-register(Conv1D)(convolution)
-register(Conv2D)(convolution)
+class Conv3D(GroupedConvSpec):
+    rank = 3
+    type: Literal["Conv3D"]
 
 
-class SeparableConv1D(ConvSpec):
-    """Depthwise conv (depth_multiplier per channel, no bias) then a 1x1 conv with bias."""
+for _conv in (Conv1D, Conv2D, Conv3D):
+    register(_conv)(convolution)
 
-    rank = 1
-    type: Literal["SeparableConv1D"]
+
+class DepthwiseSpec(KernelSpec):
+    """Each input channel convolved with its own depth_multiplier kernels (no mixing)."""
+
     depth_multiplier: Size = sympy.Integer(1)
 
 
-@register(SeparableConv1D)
-def separable_convolution(layer: SeparableConv1D, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+def depthwise_convolution(layer: DepthwiseSpec, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    check_conv_input(layer, shape, ctx)
+    channels = shape[-1] * layer.depth_multiplier
+    out_shape = (*conv_spatial_output(layer, shape[:-1], ctx), channels)
+    kernel = product(layer.kernel_size)  # n of each output's dot product
+    outputs = product(out_shape)
+    bias = ctx.use_bias(layer.use_bias)
+    return LayerResult(
+        out_shape,
+        trainable_params=kernel * channels + (channels if bias else 0),
+        macs=outputs * kernel,
+        dot=outputs * (2 * kernel - 1),
+        bias=outputs if bias else 0,
+        activation=activation_flops(layer.activation or "linear", out_shape),
+    )
+
+
+class DepthwiseConv1D(DepthwiseSpec):
+    rank = 1
+    type: Literal["DepthwiseConv1D"]
+
+
+class DepthwiseConv2D(DepthwiseSpec):
+    rank = 2
+    type: Literal["DepthwiseConv2D"]
+
+
+for _conv in (DepthwiseConv1D, DepthwiseConv2D):
+    register(_conv)(depthwise_convolution)
+
+
+class SeparableSpec(ConvSpec):
+    """Depthwise conv (depth_multiplier per channel, no bias) then a 1x1 conv with bias."""
+
+    depth_multiplier: Size = sympy.Integer(1)
+
+
+class SeparableConv1D(SeparableSpec):
+    rank = 1
+    type: Literal["SeparableConv1D"]
+
+
+class SeparableConv2D(SeparableSpec):
+    rank = 2
+    type: Literal["SeparableConv2D"]
+
+
+def separable_convolution(layer: SeparableSpec, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
     check_conv_input(layer, shape, ctx)
     spatial = conv_spatial_output(layer, shape[:-1], ctx)
@@ -145,3 +224,7 @@ def separable_convolution(layer: SeparableConv1D, inputs: list[Shape], ctx: Laye
         bias=pointwise_outputs if bias else 0,
         activation=activation_flops(layer.activation or "linear", out_shape),
     )
+
+
+for _conv in (SeparableConv1D, SeparableConv2D):
+    register(_conv)(separable_convolution)

@@ -1,7 +1,9 @@
-"""Merge layers: Add, Subtract, Multiply (Keras broadcasting) and Concatenate.
+"""Merge layers: Add, Subtract, Multiply, Maximum, Minimum, Average (Keras
+broadcasting) and Concatenate.
 
-Elementwise merges of k inputs cost k - 1 operations per output element, under
-'other'. Keras broadcasts like NumPy over the non-batch axes (it prepends axes of
+Elementwise merges of k inputs cost k - 1 operations (adds, multiplies or
+compares) per output element, under 'other'; Average costs k (k - 1 adds, one
+divide). Keras broadcasts like NumPy over the non-batch axes (it prepends axes of
 size 1 to the lower-rank input).
 """
 
@@ -21,15 +23,20 @@ def broadcast_shapes(shapes: list[Shape], ctx: LayerContext) -> Shape:
     rank = max(len(s) for s in shapes)
     padded = [(sympy.Integer(1),) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
+    shown: str | None = None  # the input shapes in words, rendered once and only if needed
     for axis in range(rank):
         dims = [s[axis] for s in padded]
         sized = [d for d in dims if d != 1]
         result = sized[0] if sized else sympy.Integer(1)
         for d in sized[1:]:
+            if d == result:
+                continue
+            shown = shown or ", ".join(shape_str(s) for s in shapes)
+            a, b = render(result), render(d)
             ctx.require_equal(
                 d, result,
-                f"inputs {', '.join(shape_str(s) for s in shapes)} must match on axis {axis + 1} "
-                f"({render(result)} vs {render(d)}) or be 1 there",
+                f"inputs {shown} must match on axis {axis + 1} ({a} vs {b}) or be 1 there",
+                violation=f"inputs {shown} differ on axis {axis + 1} ({a} vs {b}) and neither is 1 there (Keras broadcasting)",
             )
         out.append(result)
     return tuple(out)
@@ -41,7 +48,8 @@ class ElementwiseMerge(LayerSpec):
 
 def elementwise_merge(layer: ElementwiseMerge, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     shape = broadcast_shapes(inputs, ctx)
-    return LayerResult(shape, other=(len(inputs) - 1) * product(shape))
+    per_element = len(inputs) if isinstance(layer, Average) else len(inputs) - 1
+    return LayerResult(shape, other=per_element * product(shape))
 
 
 class Add(ElementwiseMerge):
@@ -57,7 +65,19 @@ class Subtract(ElementwiseMerge):
     arity: ClassVar[int | None] = 2
 
 
-for _merge in (Add, Multiply, Subtract):
+class Maximum(ElementwiseMerge):
+    type: Literal["Maximum"]
+
+
+class Minimum(ElementwiseMerge):
+    type: Literal["Minimum"]
+
+
+class Average(ElementwiseMerge):
+    type: Literal["Average"]
+
+
+for _merge in (Add, Multiply, Subtract, Maximum, Minimum, Average):
     register(_merge)(elementwise_merge)
 
 
@@ -77,10 +97,15 @@ def concatenate(layer: Concatenate, inputs: list[Shape], ctx: LayerContext) -> L
         if i == axis:
             continue
         for s in inputs[1:]:
+            if s[i] == inputs[0][i]:
+                continue
+            shown = ", ".join(shape_str(x) for x in inputs)
+            a, b = render(inputs[0][i]), render(s[i])
             ctx.require_equal(
                 s[i], inputs[0][i],
-                f"inputs {', '.join(shape_str(s) for s in inputs)} must match on every axis but the "
-                f"concatenation axis {axis + 1} (axis {i + 1}: {render(inputs[0][i])} vs {render(s[i])})",
+                f"inputs {shown} must match on every axis but the concatenation axis {axis + 1} (axis {i + 1}: {a} vs {b})",
+                violation=f"inputs {shown} differ on axis {i + 1} ({a} vs {b}); "
+                f"only the concatenation axis {axis + 1} may differ",
             )
     out = list(inputs[0])
     out[axis] = sum((s[axis] for s in inputs), sympy.Integer(0))

@@ -1,18 +1,17 @@
-"""Dropout: the identity at inference, so no params and no cost."""
+"""Dropout, GaussianDropout, GaussianNoise: the identity at inference, so no params and no cost."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.registry import register
+from analyzer.spec.fields import Rate, Real
 
 
 class Dropout(LayerSpec):
     type: Literal["Dropout"]
-    rate: float = Field(ge=0, lt=1)
+    rate: Rate
     seed: int | None = None
 
 
@@ -20,3 +19,19 @@ class Dropout(LayerSpec):
 def dropout(layer: Dropout, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
     return LayerResult(shape)
+
+
+class GaussianDropout(LayerSpec):
+    type: Literal["GaussianDropout"]
+    rate: Rate
+    seed: int | None = None
+
+
+class GaussianNoise(LayerSpec):
+    type: Literal["GaussianNoise"]
+    stddev: Real
+    seed: int | None = None
+
+
+register(GaussianDropout)(dropout)
+register(GaussianNoise)(dropout)

@@ -1,0 +1,108 @@
+"""MultiHeadAttention (Keras 3 semantics). `inputs: [query, value]` or
+`[query, value, key]` (key defaults to value); self-attention is `[x, x]`.
+
+Query (*Q, dq), value (*V, dv), key (*V, dk); Tq = prod(Q), Tv = prod(V)
+(attention runs over all axes but the last, Keras' attention_axes=None);
+h heads, kd = key_dim, vd = value_dim (default key_dim), output (*Q, *out)
+with out = output_shape (default dq), do = prod(out); b = 1 with use_bias.
+
+  params: h·kd·dq + h·kd·dk + h·vd·dv + h·vd·do + b·(2h·kd + h·vd + do)
+  Q, K, V projections (dot products, with bias):
+      Tq·h·kd outputs of dq terms, Tv·h·kd of dk terms, Tv·h·vd of dv terms
+  scaling the query by 1/sqrt(kd): Tq·h·kd multiplies (other)
+  scores Q·K^T: h·Tq·Tv outputs of kd terms;  softmax over Tv: h·Tq·(3Tv - 1) (activation)
+  attention·V: h·Tq·vd outputs of Tv terms
+  output projection: Tq·do outputs of h·vd terms (with bias)
+  use_gate: a sigmoid projection of the query, Tq·h·vd outputs of dq terms (with bias),
+      4 FLOPs each (sigmoid), and Tq·h·vd multiplies of the attention output (other).
+Dropout and masks cost nothing at inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import sympy
+from pydantic import StrictBool, StrictInt, field_validator
+
+from analyzer.layers.activations import PER_ELEMENT_FLOPS, softmax_flops
+from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
+from analyzer.layers.registry import register
+from analyzer.layers.sizes import OptionalSize, OptionalSizes
+from analyzer.spec.fields import Rate, Size
+from analyzer.symbolic import ZERO, product, render
+
+
+class MultiHeadAttention(LayerSpec):
+    type: Literal["MultiHeadAttention"]
+    num_heads: Size
+    key_dim: Size
+    value_dim: OptionalSize = None  # None: key_dim
+    output_shape: OptionalSizes = None  # None: the query's last axis
+    use_bias: StrictBool = True
+    use_gate: StrictBool = False
+    dropout: Rate = 0.0
+    attention_axes: Any = None
+    seed: StrictInt | None = None
+    arity: ClassVar[int | None] = None  # two or three: query, value[, key]
+
+    @field_validator("attention_axes")
+    @classmethod
+    def _default_axes_only(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError("only the default (attend over all axes but the last) is supported yet")
+        return value
+
+
+def projection(outputs: sympy.Expr, terms: sympy.Expr, bias: bool) -> dict[str, sympy.Expr]:
+    """Counts of `outputs` dot products of `terms` terms each, with or without a bias."""
+    return {"macs": outputs * terms, "dot": outputs * (2 * terms - 1), "bias": outputs if bias else ZERO}
+
+
+@register(MultiHeadAttention)
+def multi_head_attention(layer: MultiHeadAttention, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    if len(inputs) > 3:
+        ctx.fail(f"takes two or three inputs (query, value[, key]), got {len(inputs)}", "inputs")
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    for name, shape in (("query", query), ("value", value), ("key", key)):
+        if len(shape) < 2:
+            ctx.fail(f"the {name} needs rank 2 or more (positions, features), got {shape_str(shape)}", "inputs")
+    if not len(query) == len(value) == len(key):
+        ctx.fail(f"query, value and key must have the same rank, got {shape_str(query)}, {shape_str(value)}, {shape_str(key)}",
+                 "inputs")
+    for axis, (v, k) in enumerate(zip(value[:-1], key[:-1], strict=True), start=1):
+        ctx.require_equal(k, v, f"key and value must match on every axis but the last (axis {axis}: {render(k)} vs {render(v)})",
+                          "inputs", violation=f"key and value differ on axis {axis} ({render(k)} vs {render(v)})")
+    heads, kd = layer.num_heads, layer.key_dim
+    vd = layer.value_dim if layer.value_dim is not None else kd
+    dq, dv, dk = query[-1], value[-1], key[-1]
+    out = tuple(layer.output_shape) if layer.output_shape else (dq,)
+    do = product(out)
+    tq, tv = product(query[:-1]), product(value[:-1])
+    bias = ctx.use_bias(layer.use_bias)
+    parts = [
+        projection(tq * heads * kd, dq, bias),  # query
+        projection(tv * heads * kd, dk, bias),  # key
+        projection(tv * heads * vd, dv, bias),  # value
+        projection(heads * tq * tv, kd, False),  # scores
+        projection(heads * tq * vd, tv, False),  # attention-weighted values
+        projection(tq * do, heads * vd, bias),  # output
+    ]
+    params = heads * kd * (dq + dk) + heads * vd * (dv + do) + ((2 * heads * kd + heads * vd + do) if bias else 0)
+    other = tq * heads * kd  # query scaling
+    activation = softmax_flops(tv, heads * tq)
+    if layer.use_gate:
+        parts.append(projection(tq * heads * vd, dq, bias))
+        params += heads * vd * dq + (heads * vd if bias else 0)
+        activation += PER_ELEMENT_FLOPS["sigmoid"] * tq * heads * vd
+        other += tq * heads * vd
+    return LayerResult(
+        (*query[:-1], *out),
+        trainable_params=params,
+        macs=sum((p["macs"] for p in parts), ZERO),
+        dot=sum((p["dot"] for p in parts), ZERO),
+        bias=sum((p["bias"] for p in parts), ZERO),
+        activation=activation,
+        other=other,
+    )

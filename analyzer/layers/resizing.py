@@ -1,0 +1,123 @@
+"""Layers that change spatial sizes without weights: UpSampling1D/2D,
+ZeroPadding1D/2D, Cropping1D/2D (Keras semantics, channels-last).
+
+No params. Repeating, padding with zeros and cropping cost nothing; bilinear
+UpSampling2D costs 7 per output element (a weighted sum of 4 neighbours:
+4 multiplies, 3 adds; the weights depend only on the position and are not
+counted, like BatchNormalization's folded constants).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import sympy
+from pydantic import model_validator
+
+from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.convolutional import AXIS_NAMES
+from analyzer.layers.registry import register
+from analyzer.layers.sizes import OneDPairs, TwoDPairs
+from analyzer.spec.fields import Size, Sizes
+from analyzer.symbolic import product, render
+
+ONE, TWO, ZERO = sympy.Integer(1), sympy.Integer(2), sympy.Integer(0)
+BILINEAR_FLOPS = 7  # per output element, see the module docstring
+
+
+def check_rank(rank: int, shape: Shape, ctx: LayerContext) -> None:
+    if len(shape) != rank + 1:
+        ctx.fail(f"expects an input of rank {rank + 1} (spatial axes and channels), got rank {len(shape)}")
+
+
+class UpSampling1D(LayerSpec):
+    type: Literal["UpSampling1D"]
+    size: Size = TWO
+
+
+@register(UpSampling1D)
+def up_sampling_1d(layer: UpSampling1D, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    check_rank(1, shape, ctx)
+    return LayerResult((shape[0] * layer.size, shape[1]))
+
+
+class UpSampling2D(LayerSpec):
+    type: Literal["UpSampling2D"]
+    size: Sizes = (TWO, TWO)
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+    data_format: Literal["channels_last"] = "channels_last"
+
+    @model_validator(mode="after")
+    def _pair(self) -> UpSampling2D:
+        if len(self.size) == 1:
+            object.__setattr__(self, "size", self.size * 2)
+        elif len(self.size) != 2:
+            raise ValueError(f"size needs 1 or 2 values, got {len(self.size)}")
+        return self
+
+
+@register(UpSampling2D)
+def up_sampling_2d(layer: UpSampling2D, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    check_rank(2, shape, ctx)
+    out_shape = (shape[0] * layer.size[0], shape[1] * layer.size[1], shape[2])
+    return LayerResult(out_shape, other=BILINEAR_FLOPS * product(out_shape) if layer.interpolation == "bilinear" else ZERO)
+
+
+class PaddingSpec(LayerSpec):
+    """ZeroPadding / Cropping: one (before, after) pair per spatial axis."""
+
+    rank: ClassVar[int]
+
+
+def zero_padding(layer: PaddingSpec, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    check_rank(layer.rank, shape, ctx)
+    pads = layer.padding  # type: ignore[attr-defined]
+    return LayerResult((*(n + a + b for n, (a, b) in zip(shape[:-1], pads, strict=True)), shape[-1]))
+
+
+def cropping(layer: PaddingSpec, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    check_rank(layer.rank, shape, ctx)
+    out = []
+    for axis, n, (a, b) in zip(AXIS_NAMES[layer.rank], shape[:-1], layer.cropping, strict=True):  # type: ignore[attr-defined]
+        cut = f"cropping {render(a)} + {render(b)}"
+        ctx.require_at_least(n - a - b, 1, f"{cut} must leave at least 1 of the input {axis} {render(n)}", "cropping",
+                             violation=f"{cut} removes all of the input {axis} {render(n)}")
+        out.append(n - a - b)
+    return LayerResult((*out, shape[-1]))
+
+
+class ZeroPadding1D(PaddingSpec):
+    rank = 1
+    type: Literal["ZeroPadding1D"]
+    padding: OneDPairs = ((ONE, ONE),)
+    data_format: Literal["channels_last"] = "channels_last"
+
+
+class ZeroPadding2D(PaddingSpec):
+    rank = 2
+    type: Literal["ZeroPadding2D"]
+    padding: TwoDPairs = ((ONE, ONE), (ONE, ONE))
+    data_format: Literal["channels_last"] = "channels_last"
+
+
+class Cropping1D(PaddingSpec):
+    rank = 1
+    type: Literal["Cropping1D"]
+    cropping: OneDPairs = ((ONE, ONE),)
+
+
+class Cropping2D(PaddingSpec):
+    rank = 2
+    type: Literal["Cropping2D"]
+    cropping: TwoDPairs = ((ZERO, ZERO), (ZERO, ZERO))
+    data_format: Literal["channels_last"] = "channels_last"
+
+
+register(ZeroPadding1D)(zero_padding)
+register(ZeroPadding2D)(zero_padding)
+register(Cropping1D)(cropping)
+register(Cropping2D)(cropping)
