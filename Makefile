@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 
-.PHONY: demo test lint clean
+.PHONY: demo test crosscheck lint clean zoo why-counters
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,30 @@ demo: $(CORE)
 	$(BIN)/analyze specs/scnn.yaml
 	$(BIN)/analyze specs/pet_cgdnn.yaml
 
+## zoo: regenerate the tables of docs/amc-zoo.md (analyze compare on the 15 specs of specs/amc/)
+zoo: $(CORE)
+	$(BIN)/python scripts/amc_zoo_doc.py
+
 ## test: the unit, golden and error tests (no framework needed)
 test: $(CORE)
 	$(BIN)/python -m pytest -q tests
+
+# Keras 3 and PyTorch in .venv. torch is pinned (==2.13.0) in pyproject.toml: its CPU wheel is on
+# the build machines' disk; any other version downloads a multi-GB CUDA build.
+CROSSCHECK_READY := $(VENV)/.installed-crosscheck
+
+$(CROSSCHECK_READY): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,dev,crosscheck]'
+	touch $@
+
+## crosscheck: every spec in specs/ at the sizes of tests/crosscheck/sizes.yaml, against real Keras and PyTorch
+## (and the counters thop, ptflops, fvcore); two workers, one test file each at a time
+crosscheck: $(CROSSCHECK_READY)
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/crosscheck
+
+## why-counters: regenerate docs/why-counters-disagree.md from the profiles and the real tools
+why-counters: $(CROSSCHECK_READY)
+	$(BIN)/python docs/why_counters_disagree.py
 
 lint: $(CORE)
 	$(BIN)/ruff check analyzer tests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,21 @@ import yaml
 
 from analyzer.api import analyze
 from analyzer.report import Report
+
+CROSSCHECK = Path(__file__).parent / "crosscheck"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/crosscheck needs torch and keras and takes minutes: it runs only when asked for by
+    path (`make crosscheck` runs `pytest tests/crosscheck`), never as part of `pytest tests`."""
+    if collection_path != CROSSCHECK:
+        return None
+    base = Path(config.invocation_params.dir)
+    for arg in config.args:
+        target = (base / arg.split("::")[0]).resolve()
+        if target == CROSSCHECK or CROSSCHECK in target.parents:
+            return None
+    return True
 
 
 def spec_text(inputs: list[list[Any]] | list[Any], layers: list[dict[str, Any]], symbols: dict[str, Any] | None = None) -> str:

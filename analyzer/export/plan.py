@@ -1,0 +1,337 @@
+"""What both exporters share: the spec analyzed at concrete sizes, as a list of
+layers with their inputs, concrete shapes and Python-safe names, and the builder
+tables that turn one layer into one framework object.
+
+Nothing here imports a framework. A builder only *describes* the object it wants
+(`Construct("Conv1D", filters=128, ...)`); `to_keras` / `to_torch` instantiate the
+description and the source writers print it, so the in-memory model and the
+written file come from the same description.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sympy
+
+from analyzer.errors import Location, NNSpecError
+from analyzer.graph import BIAS_MODES, analyze_spec
+from analyzer.layers.base import LayerSpec
+from analyzer.report import Counts, LayerRow, Report
+from analyzer.spec.loader import Spec, load_spec, parse_spec
+from analyzer.symbolic import evaluate_int
+
+
+class ExportError(NNSpecError):
+    """A spec (or a layer of it) that cannot be exported, or a framework that is not installed."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a framework object by its source text, e.g. `Ref("ops.cos")` for a Keras Lambda."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Construct:
+    """One framework object to create: a class name and its keyword arguments (plain Python values or Refs).
+
+    `call` says how a layer of several inputs takes them: "list" (Keras merges: layer([a, b])) or
+    "args" (layer(a, b): Keras' MultiHeadAttention, and every torch module).
+    """
+
+    cls: str
+    kwargs: dict[str, Any]
+    call: str = "list"
+
+    @classmethod
+    def of(cls, name: str, **kwargs: Any) -> Construct:
+        return cls(name, kwargs)
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    name: str
+    attr: str  # a Python identifier for the generated code and the torch forward
+    shape: tuple[int, ...]  # without the batch axis
+    keras_name: str = ""
+
+
+@dataclass
+class LayerPlan:
+    """One spec layer at concrete sizes: what a builder sees."""
+
+    name: str
+    attr: str
+    type: str
+    spec: LayerSpec
+    inputs: tuple[str, ...]  # spec names of its inputs
+    input_attrs: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    location: Location | None
+    values: Mapping[sympy.Symbol, int]
+    bias_mode: str = "spec"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    keras_name: str = ""  # the spec name where Keras accepts it (see keras_names)
+    row: LayerRow | None = None  # the report row this layer comes from
+    copies: int = 1  # > 1: one of the copies of a block repeated a symbolic number of times
+
+    @property
+    def counts(self) -> Counts:
+        """nnspec's counts for this one layer (a row of a symbolic repeat counts all its copies)."""
+        assert self.row is not None
+        return self.row.counts if self.copies == 1 else self.row.counts.scaled(sympy.Rational(1, self.copies))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        (shape,) = self.input_shapes
+        return shape
+
+    @property
+    def multi_input(self) -> bool:
+        """Whether the layer is called on a list of tensors (merges, Concatenate)."""
+        return type(self.spec).arity != 1
+
+    def int(self, expr: Any) -> int:
+        return expr if isinstance(expr, int) else evaluate_int(expr, self.values)
+
+    def ints(self, exprs: Any) -> tuple[int, ...]:
+        return tuple(self.int(e) for e in exprs)
+
+    def use_bias(self, declared: bool) -> bool:
+        """As the analysis counts it: the spec's use_bias, or forced by --bias on/off."""
+        return {"on": True, "off": False}.get(self.bias_mode, declared)
+
+    def error(self, message: str, hint: str | None = None) -> ExportError:
+        return ExportError(message, location=self.location, layer=self.name, layer_type=self.type, hint=hint)
+
+
+@dataclass
+class ExportPlan:
+    name: str
+    file: str
+    symbols: dict[str, int]
+    inputs: list[InputPlan]
+    layers: list[LayerPlan]
+    outputs: list[str]
+    report: Report
+    bias: str = "spec"
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """Spec name -> Python identifier, for inputs and layers."""
+        return {x.name: x.attr for x in [*self.inputs, *self.layers]}
+
+    @property
+    def class_name(self) -> str:
+        return python_class_name(self.name)
+
+    def describe_sizes(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.symbols.items()) or "no symbols"
+
+
+def plan_export(spec: str | Path | Spec, values: Mapping[str, int] | None = None, *, bias: str = "spec",
+                options: Mapping[str, Any] | None = None) -> ExportPlan:
+    """Analyze `spec` (a path, YAML text, or a loaded Spec) at `values` and lay it out for the builders.
+
+    A block repeated a symbolic number of times (analyzed as one copy, `NAME.each.*`) is unrolled
+    into its copies at the given values, named `NAME.block1.*`, `NAME.block2.*`, ...
+    """
+    if bias not in BIAS_MODES:
+        raise ExportError(f"bias must be one of {', '.join(BIAS_MODES)}, got {bias!r}")
+    if not isinstance(spec, Spec):
+        spec = parse_spec(spec, "<string>") if isinstance(spec, str) and "\n" in spec else load_spec(spec)
+    report = analyze_spec(spec, bias=bias)
+    if values:
+        report = report.at(**values)
+    rows = [row for row in report.layers.values() if row.spec is not None]
+    layers = _unroll(rows, spec, report)  # (name, row, inputs, copies)
+    outputs = [_renamed_output(o, spec, report) for o in spec.outputs]
+    all_names = [*(x.name for x in spec.inputs), *(name for name, *_ in layers)]
+    attrs = python_names(all_names)
+    knames = keras_names(all_names)
+    inputs = [InputPlan(x.name, attrs[x.name], tuple(report.value(d) for d in x.shape), knames[x.name]) for x in spec.inputs]
+    shapes = {x.name: x.shape for x in inputs}
+    planned = []
+    for name, row, sources, copies in layers:
+        shape = tuple(report.value(d) for d in row.output_shape)
+        planned.append(LayerPlan(
+            name, attrs[name], row.type, row.spec, tuple(sources), tuple(attrs[s] for s in sources),
+            tuple(shapes[s] for s in sources), shape, row.location, report.values, bias, dict(options or {}),
+            knames[name], row, copies,
+        ))
+        shapes[name] = shape
+    return ExportPlan(spec.name, spec.file, report.symbol_values(), inputs, planned, outputs, report, bias)
+
+
+def _repeat_of(row: LayerRow, spec: Spec) -> Any:
+    owners = [r for r in spec.symbolic_repeats if row.name.startswith(f"{r.instance}.each.")]
+    if len(owners) > 1:
+        raise ExportError("is inside blocks repeated a symbolic number of times within each other; the exporter "
+                          "unrolls one level only", location=row.location, layer=row.name, layer_type=row.type,
+                          hint="give the inner repeat a whole number")
+    return owners[0] if owners else None
+
+
+def _copy_name(name: str, instance: str, copy: int) -> str:
+    return f"{instance}.block{copy}.{name[len(instance) + len('.each.'):]}"
+
+
+def _renamed_output(name: str, spec: Spec, report: Report) -> str:
+    for r in spec.symbolic_repeats:
+        if name == r.output:
+            return _copy_name(name, r.instance, report.value(r.times))
+    return name
+
+
+def _unroll(rows: list[LayerRow], spec: Spec, report: Report) -> list[tuple[str, LayerRow, list[str], int]]:
+    out: list[tuple[str, LayerRow, list[str], int]] = []
+    done: set[str] = set()
+    for row in rows:
+        repeat = _repeat_of(row, spec)
+        if repeat is None:
+            sources = [_renamed_output(s, spec, report) for s in row.inputs]
+            out.append((row.name, row, sources, 1))
+            continue
+        if repeat.instance in done:
+            continue
+        done.add(repeat.instance)
+        times = report.value(repeat.times)
+        body = [r for r in rows if _repeat_of(r, spec) is repeat]
+        inside = {r.name for r in body}
+        for copy in range(1, times + 1):
+            for member in body:
+                sources = []
+                for s in member.inputs:
+                    if s in inside:
+                        sources.append(_copy_name(s, repeat.instance, copy))
+                    elif s == repeat.input and copy > 1:
+                        sources.append(_copy_name(repeat.output, repeat.instance, copy - 1))
+                    else:
+                        sources.append(_renamed_output(s, spec, report))
+                out.append((_copy_name(member.name, repeat.instance, copy), member, sources, times))
+    return out
+
+
+Builder = Callable[[Any, LayerPlan], Construct]
+
+
+class BuilderTable:
+    """Keras layer type name -> builder, for one framework. A second builder for a type is refused."""
+
+    def __init__(self, framework: str, where: str) -> None:
+        self.framework = framework
+        self.where = where
+        self.builders: dict[str, Builder] = {}
+
+    def register(self, *type_names: str) -> Callable[[Builder], Builder]:
+        def decorator(builder: Builder) -> Builder:
+            for type_name in type_names:
+                if type_name in self.builders:
+                    raise RuntimeError(f"duplicate {self.framework} builder for layer type {type_name!r}")
+                self.builders[type_name] = builder
+            return builder
+
+        return decorator
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self.builders
+
+    def types(self) -> set[str]:
+        return set(self.builders)
+
+    def build(self, layer: LayerPlan) -> Construct:
+        builder = self.builders.get(layer.type)
+        if builder is None:
+            raise layer.error(f"cannot export to {self.framework}: no {self.framework} builder for layer type "
+                              f"'{layer.type}'", hint=f"add one to {self.where} (one small function per layer type)")
+        return builder(layer.spec, layer)
+
+
+# Names the generated code and torch.nn.Module use themselves: a layer may not take them as is.
+RESERVED_NAMES = frozenset({
+    # the generated files and SpecModel
+    "self", "torch", "nn", "F", "keras", "layers", "ops", "os", "warnings", "build", "model", "main",
+    "INPUT_SHAPES", "spec_name", "spec_inputs", "spec_outputs", "spec_graph", "spec_names",
+    # attributes of torch.nn.Module (torch 2.13; tests/crosscheck checks that this list covers dir(nn.Module))
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
+    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "training", "type", "xpu", "zero_grad",
+})
+
+
+def python_names(names: list[str]) -> dict[str, str]:
+    """A distinct Python identifier for each spec name, the name itself where it already is one.
+
+    Spec names may hold '.', '-' and '/' (they become '_'); a name that starts with a digit or '_'
+    gets 'layer_' in front; a keyword or a reserved name gets '_' behind.
+    """
+
+    def base(name: str) -> str:
+        text = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        if text[0].isdigit() or text.startswith("_"):
+            text = "layer_" + text.lstrip("_")
+        if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in RESERVED_NAMES:
+            text += "_"
+        return text
+
+    result: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:  # names that are already fine keep them, whatever their order
+        if base(name) == name:
+            result[name] = name
+            taken.add(name)
+    for name in names:
+        if name in result:
+            continue
+        candidate = stem = base(name)
+        counter = 2
+        while candidate in taken:
+            candidate = f"{stem}_{counter}"
+            counter += 1
+        result[name] = candidate
+        taken.add(candidate)
+    return result
+
+
+def keras_names(names: list[str]) -> dict[str, str]:
+    """The name of each layer in Keras: the spec name, with '.' and '/' as '_' (Keras refuses '/', and on
+    the torch backend '.' too: it keys torch parameters by the layer's path). So a block's `conv2.block1.1_conv`
+    is Keras' own `conv2_block1_1_conv`."""
+    result: dict[str, str] = {}
+    taken = {n for n in names if not re.search(r"[./]", n)}
+    for name in names:
+        if name in taken:
+            result[name] = name
+            continue
+        candidate = stem = re.sub(r"[./]", "_", name)
+        counter = 2
+        while candidate in taken:
+            candidate = f"{stem}_{counter}"
+            counter += 1
+        taken.add(candidate)
+        result[name] = candidate
+    return result
+
+
+def python_class_name(name: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_")
+    if not text or text[0].isdigit() or keyword.iskeyword(text) or text in RESERVED_NAMES:
+        text = "Model_" + text
+    return text
