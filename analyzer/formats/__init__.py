@@ -4,11 +4,17 @@ Report; `FORMATS` maps the --format name to its renderer."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from analyzer.formats import csv_format, json_format, latex, markdown, table
 from analyzer.report import Report
 
-FORMATS: dict[str, Callable[[Report], str]] = {
+if TYPE_CHECKING:
+    from analyzer.conventions.base import Recount
+
+# Each renderer takes the Report and, optionally, a convention profile's Recount
+# (`--convention NAME`), shown as one more count per layer and in total.
+FORMATS: dict[str, Callable[..., str]] = {
     "table": table.render,
     "json": json_format.render,
     "markdown": markdown.render,
@@ -17,5 +23,5 @@ FORMATS: dict[str, Callable[[Report], str]] = {
 }
 
 
-def render_report(report: Report, fmt: str = "table") -> str:
-    return FORMATS[fmt](report)
+def render_report(report: Report, fmt: str = "table", convention: Recount | None = None) -> str:
+    return FORMATS[fmt](report, convention) if convention is not None else FORMATS[fmt](report)

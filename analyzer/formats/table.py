@@ -70,4 +70,5 @@ def render(report: Report, convention: Recount | None = None) -> str:
     constraints = report.describe_constraints()
     out.append("Valid for: " + ("all values" if not constraints else constraints[0]))
     out.extend(" " * len("Valid for: ") + c for c in constraints[1:])
+    out.extend(f"Note: {note}" for note in report.describe_notes())
     return "\n".join(out) + "\n"
