@@ -7,13 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.graph import analyze_spec
+from analyzer.importers import is_model_file
 from analyzer.report import Report
 from analyzer.spec.loader import load_spec, parse_spec
 
 
 def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
-    """Analyze a spec file (or YAML text containing a newline) at optional symbol values."""
+    """Analyze a spec file (or YAML text containing a newline) at optional symbol values.
+
+    A model file (.keras, .json, .h5, .onnx) is converted first, with its own sizes; to name
+    symbols, use analyzer.importers.import_model (docs/importers.md)."""
     text_given = isinstance(spec, str) and "\n" in spec
-    parsed = parse_spec(spec, "<string>") if text_given else load_spec(spec)  # type: ignore[arg-type]
+    if not text_given and is_model_file(spec):
+        from analyzer.importers import import_model
+
+        parsed = import_model(spec).spec
+    else:
+        parsed = parse_spec(spec, "<string>") if text_given else load_spec(spec)  # type: ignore[arg-type]
     report = analyze_spec(parsed, bias=bias)
     return report.at(**values) if values else report

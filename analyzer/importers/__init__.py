@@ -1,0 +1,95 @@
+"""Import Keras and ONNX models as nnspec specs, and lift them to symbolic ones.
+
+    from analyzer.importers import import_model
+    model = import_model("pet.keras", symbols=["L=input1:1,input2:0,input3:0"])
+    model.yaml            # the converted spec (text), one line per layer
+    model.report          # its analysis: formulas in L
+    model.findings        # hard-coded sizes that stop matching once L varies (and what they became)
+
+Keras files (.keras, .json, .h5) are read as JSON (keras_config.py): no framework needed.
+ONNX files (.onnx) need the optional `onnx` package (onnx_graph.py, `pip install 'nnspec[onnx]'`),
+imported only when an ONNX file is read. Nothing here imports keras, torch or onnx at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer.graph import analyze_spec
+from analyzer.importers.document import ModelImportError, SpecDocument
+from analyzer.importers.lift import Finding, bind_symbols, lift
+from analyzer.importers.symbols import DEFAULT_DYNAMIC_SIZE, ImportOptions, SymbolBinding, parse_symbol_option
+from analyzer.report import Report
+from analyzer.spec.loader import Spec, parse_spec
+
+KERAS_EXTENSIONS = (".keras", ".json", ".h5", ".hdf5")
+ONNX_EXTENSIONS = (".onnx",)
+MODEL_EXTENSIONS = KERAS_EXTENSIONS + ONNX_EXTENSIONS
+
+__all__ = ["DEFAULT_DYNAMIC_SIZE", "MODEL_EXTENSIONS", "Finding", "ImportedModel", "ModelImportError", "SpecDocument",
+           "SymbolBinding", "import_model", "is_model_file", "parse_symbol_option"]
+
+
+def is_model_file(path: str | Path) -> bool:
+    """Whether `path` names a model file (by its extension) rather than a spec."""
+    return Path(str(path)).suffix.lower() in MODEL_EXTENSIONS
+
+
+@dataclass
+class ImportedModel:
+    source: str
+    document: SpecDocument
+    spec: Spec
+    report: Report  # at the symbols' defaults (the model's own sizes)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def yaml(self) -> str:
+        return self.document.to_yaml()
+
+    def messages(self) -> list[str]:
+        """What the user should read: notes, then each finding."""
+        return [f"note: {n}" for n in self.notes] + [
+            ("lifted: " if f.rewritten else "warning: ") + str(f) for f in self.findings]
+
+
+def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
+                 values: Mapping[str, int] | None = None) -> ImportedModel:
+    """Read a Keras or ONNX model file as a spec; `symbols` are --symbol bindings (`"L=input1:1"`),
+    `values` defaults for the model's open dimensions (`{"L": 1024}`)."""
+    bindings = [s if isinstance(s, SymbolBinding) else parse_symbol_option(s) for s in symbols]
+    options = ImportOptions(bindings, dict(values or {}))
+    source = str(path)
+    suffix = Path(source).suffix.lower()
+    if suffix in KERAS_EXTENSIONS:
+        from analyzer.importers.keras_config import keras_document, read_keras_config
+
+        document, notes = keras_document(read_keras_config(path), source, options)
+    elif suffix in ONNX_EXTENSIONS:
+        from analyzer.importers.onnx_graph import onnx_document
+
+        document, notes = onnx_document(path, options)
+    else:
+        raise ModelImportError(f"{source}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
+    bind_symbols(document, options, notes)
+    for name in options.values:
+        if not any(s.name == name for s in document.symbols):
+            declared = ", ".join(s.name for s in document.symbols) or "none"
+            raise ModelImportError(f"--set {name}: the imported model has no symbol '{name}' (symbols: {declared})",
+                                   hint="name an input dimension first: --symbol NAME=INPUT:AXIS")
+    spec, report, findings = lift(document, f"{source} [converted]")
+    changed = False
+    for symbol in document.symbols:  # --set values become the defaults once the sizes are lifted
+        if symbol.name in options.values and symbol.default != options.values[symbol.name]:
+            symbol.default = options.values[symbol.name]
+            changed = True
+    if changed:
+        spec = parse_spec(document.to_yaml(), f"{source} [converted]")
+        report = analyze_spec(spec)
+    if findings:
+        document.header.append("Sizes that stop matching once the symbols vary:")
+        document.header.extend(f"  {'lifted' if f.rewritten else 'CHECK'}: {f}" for f in findings)
+    return ImportedModel(source, document, spec, report, findings, notes)
