@@ -1,4 +1,4 @@
-"""`analyze SPEC [--set L=1024] [--bias on|off|spec] [--format ...]`.
+"""`analyze SPEC [--set L=1024] [--bias on|off|spec] [--format ...] [--convention NAME]`.
 
 Exit status: 0 success; 2 a problem with the spec or the command line (message,
 no traceback); 1 an internal error (a bug: please report; --debug shows it).
@@ -12,9 +12,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from analyzer.conventions import PROFILES, recount_with
 from analyzer.errors import NNSpecError, UsageError
 from analyzer.formats import FORMATS, render_report
 from analyzer.graph import BIAS_MODES, analyze_spec
+from analyzer.importers import is_model_file
 from analyzer.spec.loader import load_spec
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(-?[0-9][0-9_]*)\s*$")
@@ -25,14 +27,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="analyze",
         description="Exact symbolic params, MACs and FLOPs of a neural network spec (YAML).",
     )
-    parser.add_argument("spec", help="path to a spec file, e.g. specs/scnn.yaml")
+    parser.add_argument("spec", help="path to a spec file, e.g. specs/scnn.yaml, or a model file "
+                                     "(.keras, .json, .h5, .onnx: docs/importers.md)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a symbol, e.g. --set L=1024 (repeatable)")
     parser.add_argument("--bias", choices=BIAS_MODES, default="spec",
                         help="count every layer that can have a bias with it (on), without it (off), or as written (spec)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
+    parser.add_argument("--convention", choices=list(PROFILES), metavar="NAME",
+                        help="also count each layer and the total as another tool would: "
+                             f"{', '.join(PROFILES)} (docs/conventions.md#convention-profiles)")
     parser.add_argument("--depth", type=int, default=0, metavar="N",
                         help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
+    parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS",
+                        help="model files: name input dimensions as a symbol, e.g. --symbol L=input1:1 (docs/importers.md)")
+    export = parser.add_argument_group("export", "write a runnable model instead of the report (docs/export.md)")
+    export.add_argument("--export", choices=("keras", "torch"),
+                        help="write a standalone Python file that builds the model in Keras 3 or PyTorch at the --set sizes")
+    export.add_argument("-o", "--output", metavar="FILE", help="where --export writes the file (default: standard output)")
+    export.add_argument("--native-gru", action="store_true",
+                        help="--export torch: every tanh/sigmoid GRU as torch.nn.GRU, as a straightforward port does "
+                             "(a reset_after=False GRU is then another function with 3*units more params)")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
 
@@ -43,6 +58,8 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, int]:
         match = _ASSIGNMENT.match(text)
         if not match:
             raise UsageError(f"--set {text!r}: expected NAME=INTEGER, e.g. --set L=1024")
+        if len(match.group(2)) > 1000:  # int() refuses over 4300 digits; nnspec caps numbers at 2**10000 anyway
+            raise UsageError(f"--set {match.group(1)}: a value of more than 1000 digits is too large")
         name, value = match.group(1), int(match.group(2))
         if name in values:
             raise UsageError(f"--set {name} given twice")
@@ -52,15 +69,55 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> str:
     values = parse_assignments(args.assignments)
-    report = analyze_spec(load_spec(args.spec), bias=args.bias)
+    if is_model_file(args.spec):  # a Keras or ONNX model, converted to a spec (analyzer/importers)
+        from analyzer.importers.cli import load_model_spec
+
+        spec = load_model_spec(args.spec, args.symbols, values)
+    elif args.symbols:
+        raise UsageError("--symbol names dimensions of a model file (.keras, .json, .h5, .onnx); a spec declares its symbols")
+    else:
+        spec = load_spec(args.spec)
+    if args.export or args.output or args.native_gru:
+        return _export(args, spec, values)
+    report = analyze_spec(spec, bias=args.bias)
     if values:
         report = report.at(**values)
+    convention = recount_with(report, args.convention) if args.convention else None
     if args.depth:
+        convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
-    return render_report(report, args.format)
+    return render_report(report, args.format, convention)
+
+
+def _export(args: argparse.Namespace, spec: object, values: dict[str, int]) -> str:
+    """--export keras|torch [-o FILE]: the model as a standalone Python file (analyzer/export)."""
+    if not args.export:
+        raise UsageError("-o/--output and --native-gru go with --export keras|torch")
+    if args.native_gru and args.export != "torch":
+        raise UsageError("--native-gru applies to --export torch")
+    from analyzer.export import export_source
+
+    text = export_source(spec, args.export, bias=args.bias, native_gru=args.native_gru, **values)  # type: ignore[arg-type]
+    if not args.output:
+        return text
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
+    return f"wrote {args.output}: {args.export} model of {args.spec}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["convert"]:  # `analyze convert MODEL -o SPEC`: a Keras or ONNX model as a spec
+        from analyzer.importers.cli import main as convert_main
+
+        return convert_main(argv[1:])
+    if argv[:1] == ["compare"]:  # `analyze compare SPEC...`: one row per spec (analyzer/compare.py)
+        from analyzer.compare import main as compare_main
+
+        return compare_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         sys.stdout.write(run(args))
