@@ -133,6 +133,21 @@ def symbol_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sym
         return None
     if constraint.kind == "int":
         return None
+    bound = lower_bound(constraint, symbol, values)
+    if bound is None:
+        return None
+    return f"no {s.name} up to 2**64" if bound > _SEARCH_LIMIT else f"{s.name} >= {bound}"
+
+
+def lower_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sympy.Symbol, int]) -> int | None:
+    """The smallest value of `symbol` meeting a one-symbol `>=` constraint (None: every value does).
+
+    Shapes never shrink when an input grows (floors of increasing linear maps), so
+    such a constraint is monotone in its symbol: double, then bisect.
+    """
+    s = symbol.symbol
+    if constraint.kind != "ge" or constraint.symbols != {s}:
+        return None
 
     def ok(v: int) -> bool:
         return constraint.holds({**values, s: v})
@@ -143,12 +158,41 @@ def symbol_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sym
     high = max(low + 1, 2 * low)
     while not ok(high):
         if high > _SEARCH_LIMIT:
-            return f"no {s.name} up to 2**64"
+            return high
         low, high = high, 2 * high
     while high - low > 1:  # invariant: not ok(low), ok(high)
         middle = (low + high) // 2
         low, high = (low, middle) if ok(middle) else (middle, high)
-    return f"{s.name} >= {high}"
+    return high
+
+
+def _implied_by_minimum(constraint: Constraint, symbols: Sequence[SizeSymbol]) -> bool:
+    """A one-symbol `>=` constraint that holds at the symbol's declared minimum holds above it too."""
+    if constraint.kind != "ge" or len(constraint.symbols) != 1:
+        return False
+    (symbol,) = [s for s in symbols if s.symbol in constraint.symbols]
+    return constraint.holds({symbol.symbol: symbol.minimum})
+
+
+def domain(constraints: Sequence[Constraint], symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int]) -> list[str]:
+    """The allowed values in a few lines: per symbol its tightest lower bound, with the rule
+    that sets it, then every constraint that is not a one-symbol lower bound."""
+    tightest: dict[sympy.Symbol, tuple[int, Constraint]] = {}
+    others = []
+    for constraint in constraints:
+        bounds = [(s, b) for s in symbols if (b := lower_bound(constraint, s, values)) is not None]
+        if not bounds and _implied_by_minimum(constraint, symbols):
+            continue
+        if not bounds:
+            others.append(describe(constraint, symbols, values))
+            continue
+        symbol, bound = bounds[0]
+        if symbol.symbol not in tightest or bound > tightest[symbol.symbol][0]:
+            tightest[symbol.symbol] = (bound, constraint)
+    lines = [describe(constraint, symbols, values) for _, constraint in tightest.values()]
+    declared = [f"{s.name} >= {s.minimum}  [declared minimum of {s.name}]"
+                for s in symbols if s.minimum > 1 and s.symbol not in tightest]
+    return declared + lines + others
 
 
 def describe(constraint: Constraint, symbols: Sequence[SizeSymbol], values: Mapping[sympy.Symbol, int]) -> str:

@@ -12,8 +12,8 @@ from analyzer.constraints import Constraint, Note
 from analyzer.errors import GraphError, did_you_mean
 from analyzer.layers import LAYERS, LayerContext, LayerResult, Shape
 from analyzer.report import Counts, LayerRow, Report
-from analyzer.spec.fields import PendingSize
 from analyzer.spec.blocks import SymbolicRepeat
+from analyzer.spec.fields import PendingSize
 from analyzer.spec.loader import LayerEntry, Spec
 from analyzer.symbolic import render
 

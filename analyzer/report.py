@@ -186,6 +186,10 @@ class Report:
                 rows[name] = replace(first, output_shape=row.output_shape, counts=first.counts + row.counts)
         return replace(self, layers=rows)
 
+    def domain(self) -> list[str]:
+        """Where the formulas hold, shortest form: "S >= 32  [layer 'block5.pool' ...]" and the like."""
+        return constraint_rules.domain(self.constraints, self.symbols, self.values)
+
     def describe_constraints(self) -> list[str]:
         return [constraint_rules.describe(c, self.symbols, self.values) for c in self.constraints]
 
@@ -199,6 +203,7 @@ class Report:
             "symbols": self.symbol_values(),
             "bias": self.bias,
             "constraints": self.describe_constraints(),
+            "domain": self.domain(),
             "notes": self.describe_notes(),
             "layers": [
                 {

@@ -10,10 +10,10 @@ Design rules (see docs/conventions.md):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
-import operator
 
 import sympy
 

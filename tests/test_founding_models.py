@@ -113,3 +113,10 @@ def test_rows_sum_to_totals(scnn, pet):
             assert rows == report.value(report.total.quantity(quantity))
         flops = report.total.flops_by_op
         assert report.value(report.total.flops) == sum(report.value(v) for v in flops.values())
+
+
+def test_domain_is_one_line_per_symbol(pet):
+    # conv1_1 needs L >= 8 and conv1_2 L >= 12; only the tighter one is the domain
+    domain = pet.domain()
+    assert len(domain) == 1 and domain[0].startswith("L >= 12  [layer 'conv1_2'")
+    assert len(pet.describe_constraints()) == 2

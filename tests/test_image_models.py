@@ -44,7 +44,6 @@ def test_keras_applications(spec, top, no_top, last):
 
 def test_vgg16_formula_in_the_image_size():
     report = analyze("specs/vgg16.yaml")
-    S = report.symbol("S").symbol
     # fc1 sees 512 * floor(S/32)^2 inputs: five 2x2 pools fold into one floor
     assert str(report.layers["fc1"].counts.params) == "2097152*floor(S/32)**2 + 4096"
 
@@ -63,3 +62,9 @@ def test_transformer_encoder_params_by_hand():
     S = 128
     assert report.value(report.total.macs) == n_blocks * (12 * S * d * d + 2 * S * S * d)
     assert report.at(N=2, S=64).value(report.total.macs) == 2 * (12 * 64 * d * d + 2 * 64 * 64 * d)
+
+
+def test_declared_minimum_is_the_domain_when_no_layer_needs_more():
+    # five 2x2 pools need S >= 32, which is exactly the declared minimum
+    report = analyze("specs/vgg16.yaml")
+    assert report.domain() == ["S >= 32  [declared minimum of S]"]

@@ -45,7 +45,8 @@ def shape_value(report: Report, shape: Shape) -> str:
 
 def symbols_line(report: Report) -> str:
     values = ", ".join(f"{k}={v}" for k, v in report.symbol_values().items()) or "none"
-    bias = {"spec": "as written in the spec", "on": "on for every layer (--bias on)", "off": "off for every layer (--bias off)"}[report.bias]
+    bias = {"spec": "as written in the spec", "on": "on for every layer (--bias on)",
+            "off": "off for every layer (--bias off)"}[report.bias]
     return f"symbols: {values}; bias: {bias}"
 
 

@@ -23,7 +23,8 @@ def render(report: Report, convention: Recount | None = None) -> str:
         cells = [cell(report, row.counts.quantity(q)) for q in COLUMNS]
         shape_f = shape_formula(row.output_shape)
         shape_v = shape_value(report, row.output_shape)
-        label = f"{row.name} ({row.type})" + (f" x{render_expr(row.multiplier)}" if row.spec is not None and row.multiplier != 1 else "")
+        repeated = row.spec is not None and row.multiplier != 1
+        label = f"{row.name} ({row.type})" + (f" x{render_expr(row.multiplier)}" if repeated else "")
         first = (label, shape_f, *(c.value_text if c.constant else c.formula for c in cells))
         second = ("", "= " + shape_v if shape_f != shape_v else "", *("" if c.constant else "= " + c.value_text for c in cells))
         if profile:
@@ -67,7 +68,7 @@ def render(report: Report, convention: Recount | None = None) -> str:
         total_text = total_cell.value_text if total_cell.constant else f"{total_cell.formula} = {total_cell.value_text}"
         out.append(f"{profile.name + ' total:':<{label_width}} {total_text}")
         out.extend(f"  {note}" for note in profile.footnotes())
-    constraints = report.describe_constraints()
+    constraints = report.domain()
     out.append("Valid for: " + ("all values" if not constraints else constraints[0]))
     out.extend(" " * len("Valid for: ") + c for c in constraints[1:])
     out.extend(f"Note: {note}" for note in report.describe_notes())

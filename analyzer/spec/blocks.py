@@ -30,6 +30,7 @@ from analyzer.errors import SpecValidationError, did_you_mean
 from analyzer.spec.expressions import FUNCTIONS, ExpressionSyntaxError, parse_expression
 from analyzer.spec.yaml_loader import Path as DataPath
 from analyzer.spec.yaml_loader import SourceMap
+from analyzer.symbolic import ONE
 
 USE_KEYS = ("block", "name", "inputs", "repeat", "description")
 DEFINITION_KEYS = ("args", "inputs", "layers", "outputs", "description")
@@ -44,7 +45,7 @@ class ExpandedLayer:
     path: DataPath  # where it is written in the file
     scope: dict[str, sympy.Expr]  # block args visible to its expressions
     groups: tuple[tuple[str, str], ...]  # enclosing (instance, block name) pairs, outermost first
-    multiplier: sympy.Expr = sympy.Integer(1)  # copies it stands for (a symbolic repeat)
+    multiplier: sympy.Expr = ONE  # copies it stands for (a symbolic repeat)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class BlockExpander:
         self.aliases: dict[str, str] = {}  # instance name -> the layer that is its output
         self.count = 0
         self.instance_counters: dict[str, int] = {}
-        self.multiplier: sympy.Expr = sympy.Integer(1)
+        self.multiplier: sympy.Expr = ONE
         self.symbolic_repeats: list[SymbolicRepeat] = []
         if definitions is None:
             return

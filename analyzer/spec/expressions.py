@@ -80,7 +80,8 @@ def _tokenize(text: str) -> list[_Token]:
             char = text[column]
             hint = None
             if char == ".":
-                hint = "attribute access is not allowed: expressions use only integers, symbols and + - * / // ** floor ceil min max"
+                hint = ("attribute access is not allowed: expressions use only integers, symbols and "
+                        "+ - * / // ** floor ceil min max")
             elif char in "'\"":
                 hint = "strings are not allowed inside an expression"
             elif char == "%":

@@ -113,7 +113,8 @@ def _reshape_dims(value: Any, info: ValidationInfo) -> tuple[sympy.Expr, ...]:
 
 _SIZE_SCHEMA = WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]})
 _SIZES_SCHEMA = WithJsonSchema(
-    {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}, {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}]}
+    {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"},
+               {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}]}
 )
 
 Size = Annotated[Any, _size(1), _SIZE_SCHEMA]
@@ -124,7 +125,11 @@ NonNegativeSize = Annotated[Any, _size(0), WithJsonSchema({"anyOf": [{"type": "i
 Sizes = Annotated[Any, BeforeValidator(_size_list), _SIZES_SCHEMA]
 """One size or a list of sizes (kernel_size, strides, dilation_rate)."""
 
-ReshapeDims = Annotated[Any, BeforeValidator(_reshape_dims), WithJsonSchema({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}})]
+ReshapeDims = Annotated[
+    Any,
+    BeforeValidator(_reshape_dims),
+    WithJsonSchema({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}),
+]
 
 Rate = Annotated[float, Field(ge=0, lt=1, strict=True, allow_inf_nan=False)]
 """A fraction in [0, 1) such as a dropout rate: a number (not a string or boolean). Never enters a count."""

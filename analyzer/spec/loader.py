@@ -19,9 +19,9 @@ from analyzer.layers import LAYERS, LayerSpec
 from analyzer.spec.blocks import BlockExpander, SymbolicRepeat
 from analyzer.spec.expressions import FUNCTIONS
 from analyzer.spec.fields import PendingSize, Size, SizeValueError, SpecContext
-from analyzer.spec.yaml_loader import Path as DataPath
 from analyzer.spec.yaml_loader import MAX_BYTES, SourceMap, load_yaml
-from analyzer.symbolic import SizeSymbol, make_symbol
+from analyzer.spec.yaml_loader import Path as DataPath
+from analyzer.symbolic import ONE, SizeSymbol, make_symbol
 
 TOP_LEVEL_KEYS = ("name", "description", "symbols", "blocks", "inputs", "layers", "outputs")
 _SYMBOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -61,7 +61,7 @@ class LayerEntry:
     field_locations: dict[str, Location | None]
     pending: list[PendingSize] = field(default_factory=list)
     groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
-    multiplier: sympy.Expr = sympy.Integer(1)  # copies it stands for, inside a symbolic repeat
+    multiplier: sympy.Expr = ONE  # copies it stands for, inside a symbolic repeat
 
     @property
     def type(self) -> str:
