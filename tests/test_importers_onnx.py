@@ -4,11 +4,11 @@ are hand calculations written out in each test."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import sympy
 
 onnx = pytest.importorskip("onnx")
+import numpy as np  # noqa: E402  (onnx brings numpy)
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from analyzer.errors import NNSpecError  # noqa: E402
