@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any
 
 import sympy
@@ -86,12 +87,11 @@ class Report:
     notes: tuple[Note, ...] = ()  # e.g. a strided 'valid' convolution that leaves input positions unread
     symbol_locations: Mapping[str, Location | None] = field(default_factory=dict)  # "" is the 'symbols:' block
 
-    @property
+    @cached_property
     def total(self) -> Counts:
-        total = Counts()
-        for row in self.layers.values():
-            total = total + row.counts
-        return total
+        """Sums of the rows, built in one flattening per quantity (pairwise sums are quadratic)."""
+        rows = [row.counts for row in self.layers.values()]
+        return Counts(*(sympy.Add(*(getattr(c, f.name) for c in rows)) for f in fields(Counts)))
 
     def value(self, expr: sympy.Expr | int) -> int:
         return evaluate_int(expr, self.values)
@@ -210,7 +210,7 @@ class Report:
                     "name": row.name,
                     "type": row.type,
                     "inputs": list(row.inputs),
-                    "output_shape": [str(d) for d in row.output_shape],
+                    "output_shape": [render(d) for d in row.output_shape],
                     **self.quantities(row.counts),
                 }
                 for row in self.layers.values()

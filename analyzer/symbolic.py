@@ -13,9 +13,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 
 import sympy
+from sympy.core.sorting import default_sort_key
+from sympy.printing.str import StrPrinter
 
 Expr = sympy.Expr
 ZERO = sympy.Integer(0)
@@ -96,8 +98,33 @@ def evaluate_int(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> int:
     return int(result)
 
 
+def _degree(term: Expr) -> int:
+    """Total degree of a product, counting a floor or ceiling as one factor."""
+    _, rest = term.as_coeff_Mul()
+    if rest is ONE:
+        return 0
+    return sum(int(e) if e.is_Integer else 1 for e in rest.as_powers_dict().values())
+
+
+class _FormulaPrinter(StrPrinter):
+    """sympy's str printer, with sums ordered by a cheap key (highest degree first,
+    constants last) instead of sympy's `as_ordered_terms`, which costs milliseconds per
+    formula and made printing dominate on large specs."""
+
+    def _as_ordered_terms(self, expr: Expr, order: str | None = None) -> list[Expr]:
+        return sorted(expr.args, key=lambda t: (t.is_Number, -_degree(t), default_sort_key(t)))
+
+
+_PRINTER = _FormulaPrinter()
+
+
+@lru_cache(maxsize=65_536)
+def _render_cached(expr: Expr) -> str:
+    return _PRINTER.doprint(sympy.expand(expr))
+
+
 def render(expr: Expr | int) -> str:
     """A stable, readable string for a formula: expanded, never simplified."""
     if isinstance(expr, int):
         return str(expr)
-    return sympy.sstr(sympy.expand(expr))
+    return _render_cached(expr)
