@@ -54,6 +54,9 @@ def _columns(expr: sympy.Expr, columns: Mapping[sympy.Symbol, list[int]], n: int
         if isinstance(expr, sympy.floor):
             return _map(lambda x: int(x) // d if not isinstance(x, Fraction) else int(x // d), scaled)
         return _map(lambda x: -(int(-x) // d) if not isinstance(x, Fraction) else int(-((-x) // d)), scaled)
+    if isinstance(expr, sympy.Mod):
+        a, b = (_columns(x, columns, n) for x in expr.args)
+        return _zip(operator.mod, a, b, n)
     if isinstance(expr, (sympy.Min, sympy.Max)):
         fn = min if isinstance(expr, sympy.Min) else max
         parts = [_columns(a, columns, n) for a in expr.args]

@@ -23,6 +23,7 @@ SYMBOLS = {"L": L, "classes": C}
     ("max(L, 4)", sympy.Max(L, 4)),
     ("ceil(L / 3)", sympy.ceiling(L / 3)),
     ("1_000", 1000),
+    ("mod(L, 4)", sympy.Mod(L, 4)),
 ])
 def test_accepts_arithmetic(text, expected):
     assert parse_expression(text, SYMBOLS) == expected
@@ -41,6 +42,8 @@ def test_nested_floor_division_folds():
     ("clases", "undefined symbol 'clases'"),
     ("1.5", "non-integer number 1.5"),
     ("L % 2", "unexpected character '%'"),
+    ("mod(L)", "mod takes two arguments"),
+    ("mod(L, 0)", "mod by zero"),
     ("L +", "expected a number"),
     ("sqrt(L)", "unknown function 'sqrt'"),
     ("L / 0", "division by zero"),

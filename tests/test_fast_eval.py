@@ -21,6 +21,7 @@ C = make_symbol("C")
     L * (L + 1) / 2,
     sympy.Integer(10) ** 15 * L,
     sympy.Integer(42),
+    sympy.Mod(sympy.floor((L + 1) / 2), 2) + C,
 ])
 def test_matches_sympy(expr):
     lengths = [1, 2, 3, 7, 100, 1001, 10**12 + 3]

@@ -8,7 +8,7 @@ The grammar is arithmetic over integers and declared symbols only:
     unary := ('+' | '-') unary | power
     power := atom ('**' unary)?                 (right-associative)
     atom  := INT | NAME | FUNC '(' expr (',' expr)* ')' | '(' expr ')'
-    FUNC  := floor | ceil | min | max
+    FUNC  := floor | ceil | min | max | mod
 
 Caps keep hostile input cheap: length, nesting depth, exponent size, the size of
 any number (MAX_CONSTANT_BITS) and the polynomial degree (MAX_EXPONENT).
@@ -30,7 +30,7 @@ MAX_DEPTH = 50
 MAX_EXPONENT = 256
 MAX_CONSTANT_BITS = 4096
 
-FUNCTIONS = ("floor", "ceil", "min", "max")
+FUNCTIONS = ("floor", "ceil", "min", "max", "mod")
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\*\*|//|[-+*/(),]))"
@@ -81,11 +81,11 @@ def _tokenize(text: str) -> list[_Token]:
             hint = None
             if char == ".":
                 hint = ("attribute access is not allowed: expressions use only integers, symbols and "
-                        "+ - * / // ** floor ceil min max")
+                        "+ - * / // ** floor ceil min max mod")
             elif char in "'\"":
                 hint = "strings are not allowed inside an expression"
             elif char == "%":
-                hint = "use L - (L // n) * n for a remainder"
+                hint = "write mod(L, n) for a remainder"
             raise ExpressionSyntaxError(f"unexpected character {char!r}", column, hint)
         kind = match.lastgroup or "op"
         tokens.append(_Token(kind, match.group(kind), match.start(kind)))
@@ -228,6 +228,13 @@ class _Parser:
             if len(args) != 1:
                 raise ExpressionSyntaxError(f"{name} takes one argument, got {len(args)}", token.column)
             return sympy.floor(args[0]) if name == "floor" else sympy.ceiling(args[0])
+        if name == "mod":
+            if len(args) != 2:
+                raise ExpressionSyntaxError(f"mod takes two arguments (mod(a, n): the remainder of a // n), got {len(args)}",
+                                            token.column)
+            if args[1] == 0:
+                raise ExpressionSyntaxError("mod by zero", token.column)
+            return sympy.Mod(args[0], args[1])
         if len(args) < 2:
             raise ExpressionSyntaxError(f"{name} takes at least two arguments", token.column)
         return sympy.Min(*args) if name == "min" else sympy.Max(*args)
