@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sympy
 
 from analyzer.symbolic import evaluate
+
+if TYPE_CHECKING:
+    from analyzer.report import Report
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,13 @@ class Growth:
             return "O(1)"
         return f"O({self.symbol})" if self.degree == 1 else f"O({self.symbol}^{self.degree})"
 
-    def dominant(self) -> str:
+    def dominant(self, grouping: bool = True) -> str:
+        """'69,329*L'; without grouping '69329*L' (as in JSON, parseable by sympy)."""
         if self.degree is None or self.coefficient is None:
             return "?"
         c = _number(self.coefficient)
+        if not grouping:
+            c = c.replace(",", "")
         if self.degree == 0:
             return c
         power = self.symbol if self.degree == 1 else f"{self.symbol}^{self.degree}"
@@ -65,3 +72,26 @@ def growth(expr: sympy.Expr, symbol: sympy.Symbol, values: Mapping[sympy.Symbol,
     if poly.degree() <= 0:
         return Growth(symbol.name, 0, evaluate(fixed, {symbol: values[symbol]}))
     return Growth(symbol.name, poly.degree(), sympy.Rational(poly.LC()))
+
+
+GROWTH_QUANTITIES = {"params": "params", "macs": "MACs", "flops": "FLOPs"}  # JSON key -> display label
+
+
+def report_growth(report: Report) -> dict[str, dict[str, Growth]]:
+    """For each symbol of the report (the others held at the report's values), the growth of
+    the total params, MACs and FLOPs: {symbol: {"params" | "macs" | "flops": Growth}}."""
+    total = report.total
+    return {s.name: {q: growth(total.quantity(q), s.symbol, report.values) for q in GROWTH_QUANTITIES}
+            for s in report.symbols}
+
+
+def growth_dict(report: Report) -> dict[str, dict[str, dict[str, str]]]:
+    """The JSON "asymptotics" object: {symbol: {quantity: {"dominant": "2*L", "order": "O(L)"}}}."""
+    return {name: {q: {"dominant": g.dominant(grouping=False), "order": g.order} for q, g in per.items()}
+            for name, per in report_growth(report).items()}
+
+
+def growth_lines(report: Report) -> list[str]:
+    """Table footer lines: 'L: params ~ 2*L (O(L)); MACs ~ 69,329*L (O(L)); FLOPs ~ ...'."""
+    return [f"{name}: " + "; ".join(f"{GROWTH_QUANTITIES[q]} ~ {g.dominant()} ({g.order})" for q, g in per.items())
+            for name, per in report_growth(report).items()]

@@ -17,6 +17,8 @@ from analyzer.errors import NNSpecError, UsageError
 from analyzer.formats import FORMATS, render_report
 from analyzer.graph import BIAS_MODES, analyze_spec
 from analyzer.importers import is_model_file
+from analyzer.memory import DTYPE_BYTES, memory_summary
+from analyzer.report import Report
 from analyzer.spec.loader import load_spec
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(-?[0-9][0-9_]*)\s*$")
@@ -37,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--convention", choices=list(PROFILES), metavar="NAME",
                         help="also count each layer and the total as another tool would: "
                              f"{', '.join(PROFILES)} (docs/conventions.md#convention-profiles)")
+    parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
+                        help="element type for the memory figures (weights, largest activation, peak activations; "
+                             "table and json; default: float32)")
+    parser.add_argument("--sweep", metavar="NAME=VALUES",
+                        help="totals at many values of one symbol, one row each: L=128,256,512, L=64..4096*2 "
+                             "(geometric) or L=100..1000+100 (arithmetic); other symbols as --set")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="with --sweep: also draw FLOPs per layer (stacked) and params vs the swept symbol "
+                             "into FILE (.png, .svg, .pdf; needs matplotlib: pip install 'nnspec[plot]')")
     parser.add_argument("--depth", type=int, default=0, metavar="N",
                         help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
     parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS",
@@ -82,11 +93,36 @@ def run(args: argparse.Namespace) -> str:
     report = analyze_spec(spec, bias=args.bias)
     if values:
         report = report.at(**values)
+    if args.sweep:
+        return _sweep(args, report, values)
+    if args.plot:
+        raise UsageError("--plot draws a sweep: give --sweep too, e.g. --sweep L=64..4096*2 --plot cost.png")
     convention = recount_with(report, args.convention) if args.convention else None
+    memory = memory_summary(report, args.dtype)  # on the layer graph, before any --depth grouping
     if args.depth:
         convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
-    return render_report(report, args.format, convention)
+    return render_report(report, args.format, convention, memory)
+
+
+def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int]) -> str:
+    """--sweep NAME=VALUES: one row of totals per value (analyzer/sweep.py, analyzer/formats/sweep.py)."""
+    from analyzer.formats.sweep import render
+    from analyzer.sweep import parse_sweep, sweep
+
+    if args.convention or args.depth:
+        raise UsageError("--sweep shows totals; it does not combine with --convention or --depth")
+    name, points = parse_sweep(args.sweep)
+    if name in values:
+        raise UsageError(f"--sweep {name} and --set {name}: give {name} one way")
+    result = sweep(report, name, points)
+    text = render(result, args.format)
+    if args.plot:
+        from analyzer.plot import save_plot
+
+        save_plot(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return text
 
 
 def _export(args: argparse.Namespace, spec: object, values: dict[str, int]) -> str:
@@ -118,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from analyzer.compare import main as compare_main
 
         return compare_main(argv[1:])
+    if argv[:1] == ["explain"]:  # `analyze explain SPEC LAYER`: one layer's numbers, step by step (analyzer/explain.py)
+        from analyzer.explain import main as explain_main
+
+        return explain_main(argv[1:])
+    if argv[:1] == ["schema"]:  # `analyze schema > nnspec.schema.json` (analyzer/schema.py)
+        from analyzer.schema import main as schema_main
+
+        return schema_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         sys.stdout.write(run(args))

@@ -59,3 +59,43 @@ def peak_activations(report: Report, outputs: tuple[str, ...] = ()) -> PeakMemor
 
 def weight_bytes(report: Report, dtype: str) -> sympy.Expr:
     return report.total.params * DTYPE_BYTES[dtype]
+
+
+def model_outputs(report: Report) -> tuple[str, ...]:
+    """The layers no other layer reads: the model's outputs (and any dead ends, which stay alive too)."""
+    read = {source for row in report.layers.values() for source in row.inputs}
+    return tuple(name for name in report.layers if name not in read)
+
+
+@dataclass(frozen=True)
+class MemorySummary:
+    """What --dtype shows: weight bytes, the largest tensor, and the peak of live activations."""
+
+    dtype: str
+    bytes_per_element: int
+    weight_bytes: sympy.Expr
+    largest_layer: str  # the layer whose output tensor has the most elements (at the report's values)
+    largest_elements: sympy.Expr
+    peak: PeakMemory
+
+    @property
+    def largest_bytes(self) -> sympy.Expr:
+        return self.largest_elements * self.bytes_per_element
+
+    @property
+    def peak_bytes(self) -> sympy.Expr:
+        return self.peak.elements * self.bytes_per_element
+
+
+def memory_summary(report: Report, dtype: str = "float32") -> MemorySummary | None:
+    """The memory figures at the report's values; None for a report whose rows do not form the
+    layer graph (a --depth grouping, where inputs name layers inside blocks)."""
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
+    grouped = any(row.spec is None and row.type != "InputLayer" for row in report.layers.values())  # Report.grouped
+    if not report.layers or grouped or any(s not in report.layers for row in report.layers.values() for s in row.inputs):
+        return None
+    sizes = activation_elements(report)
+    largest = max(sizes, key=lambda name: report.value(sizes[name]))  # first of equals, in graph order
+    return MemorySummary(dtype, DTYPE_BYTES[dtype], weight_bytes(report, dtype), largest, sizes[largest],
+                         peak_activations(report, model_outputs(report)))

@@ -16,7 +16,7 @@ from analyzer import constraints as constraint_rules
 from analyzer.constraints import MAX_VALUE_BITS, Constraint, Note
 from analyzer.errors import DomainError, Location, UsageError, did_you_mean
 from analyzer.layers.base import LayerResult, LayerSpec, Shape
-from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate, evaluate_int, render
+from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate, evaluate_int, product, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
@@ -24,6 +24,12 @@ QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flo
 
 @dataclass(frozen=True)
 class Counts:
+    """A layer's (or the total's) counts as sympy expressions in the spec's symbols.
+
+    `params` = trainable + non-trainable; `flops` = dot + bias + activation + other
+    (docs/conventions.md); `macs` are the multiply-accumulates of dot products.
+    """
+
     trainable_params: sympy.Expr = ZERO
     non_trainable_params: sympy.Expr = ZERO
     macs: sympy.Expr = ZERO
@@ -41,28 +47,35 @@ class Counts:
 
     @property
     def params(self) -> sympy.Expr:
+        """Trainable plus non-trainable parameters, as Keras' model.summary() counts them."""
         return self.trainable_params + self.non_trainable_params
 
     @property
     def flops(self) -> sympy.Expr:
+        """All floating-point operations: dot + bias + activation + other."""
         return self.dot + self.bias + self.activation + self.other
 
     @property
     def flops_by_op(self) -> dict[str, sympy.Expr]:
+        """The FLOPs split by kind: {"dot", "bias", "activation", "other"} -> expression."""
         return {kind: getattr(self, kind) for kind in FLOP_KINDS}
 
     def scaled(self, factor: sympy.Expr) -> Counts:
+        """Every count multiplied by `factor` (e.g. a block repeated N times)."""
         return Counts(*(getattr(self, f.name) * factor for f in fields(self)))
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def quantity(self, name: str) -> sympy.Expr:
+        """A count by name: one of QUANTITIES ("params", "macs", "flops", ...) or FLOP_KINDS."""
         return getattr(self, name)
 
 
 @dataclass(frozen=True)
 class LayerRow:
+    """One layer of a Report: its name, type, inputs, output shape (expressions) and Counts."""
+
     name: str
     type: str
     inputs: tuple[str, ...]
@@ -77,6 +90,16 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class Report:
+    """The analysis of a spec: `layers` (name -> LayerRow, graph order), `total` (Counts),
+    the symbols and the values numbers are shown at (`at()` changes them, `value()` evaluates).
+
+    >>> report = analyze("specs/pet_cgdnn.yaml")
+    >>> report.at(L=256).value(report.total.params)
+    71743
+
+    In Jupyter a Report shows as a table (`_repr_html_`, `_repr_latex_`).
+    """
+
     name: str
     file: str
     symbols: tuple[SizeSymbol, ...]
@@ -94,9 +117,11 @@ class Report:
         return Counts(*(sympy.Add(*(getattr(c, f.name) for c in rows)) for f in fields(Counts)))
 
     def value(self, expr: sympy.Expr | int) -> int:
+        """The exact integer value of a formula at this report's symbol values."""
         return evaluate_int(expr, self.values)
 
     def symbol(self, name: str) -> SizeSymbol:
+        """The declared symbol `name` (UsageError, with a suggestion, if there is none)."""
         for s in self.symbols:
             if s.name == name:
                 return s
@@ -191,9 +216,11 @@ class Report:
         return constraint_rules.domain(self.constraints, self.symbols, self.values)
 
     def describe_constraints(self) -> list[str]:
+        """Every constraint on the symbols, in words."""
         return [constraint_rules.describe(c, self.symbols, self.values) for c in self.constraints]
 
     def symbol_values(self) -> dict[str, int]:
+        """The values numbers are shown at: {"L": 128, "classes": 11}."""
         return {s.name: self.values[s.symbol] for s in self.symbols}
 
     def as_dict(self) -> dict[str, Any]:
@@ -211,6 +238,7 @@ class Report:
                     "type": row.type,
                     "inputs": list(row.inputs),
                     "output_shape": [render(d) for d in row.output_shape],
+                    "activations": self.formula(product(row.output_shape)),
                     **self.quantities(row.counts),
                 }
                 for row in self.layers.values()
@@ -219,9 +247,23 @@ class Report:
         }
 
     def quantities(self, counts: Counts) -> dict[str, Any]:
+        """Every count of `counts` as {"expr", "value"} (the JSON form)."""
         out: dict[str, Any] = {q: self.formula(counts.quantity(q)) for q in QUANTITIES}
         out["flops_by_op"] = {k: self.formula(v) for k, v in counts.flops_by_op.items()}
         return out
 
     def formula(self, expr: sympy.Expr) -> dict[str, Any]:
+        """{"expr": the expanded formula as text, "value": its exact value here}."""
         return {"expr": render(expr), "value": self.value(expr)}
+
+    def _repr_html_(self) -> str:
+        """Jupyter: an HTML table of the layers and the total (value, and formula below it)."""
+        from analyzer.formats.notebook import to_html
+
+        return to_html(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter / nbconvert: the table as a LaTeX array in display math."""
+        from analyzer.formats.notebook import to_latex
+
+        return to_latex(self)

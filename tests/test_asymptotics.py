@@ -39,3 +39,38 @@ def test_founding_models():
     assert str(growth(pet.total.params, L_, pet.values)) == "~ 2*L  (O(L))"
     # MACs per sample of L: fc2 2, conv1_1 75*16, conv1_2 25*375, GRU 3*128*(25 + 128)
     assert growth(pet.total.macs, L_, pet.values).coefficient == 2 + 1200 + 9375 + 58_752
+
+
+def test_pet_cgdnn_growth_in_table_and_json(capsys):
+    import json
+
+    from analyzer import cli
+
+    # per sample of L, by hand: MACs fc2 2 + conv1_1 16*75 + conv1_2 375*25 + GRU 3*128*(25 + 128) = 69,329.
+    # FLOPs: fc2 2*(2L) per L = 4; multiply x4, add, subtract 1 each = 6; conv1_1 75*(2*16-1 + bias 1 + relu 1) = 2,475;
+    # conv1_2 25*(2*375-1 + 1 + 1) = 18,775; GRU (reset_after false) per step: dots 3*128*((2*25-1) + (2*128-1)) = 116,736,
+    # bias 3*128 = 384, sigmoid 4 x 2*128 + tanh 5 x 128 = 1,664, elementwise 8*128 = 1,024  ->  119,808.
+    flops_per_l = 4 + 6 + 2475 + 18_775 + 116_736 + 384 + 1664 + 1024
+    assert flops_per_l == 141_068
+    assert cli.main(["specs/pet_cgdnn.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "  L: params ~ 2*L (O(L)); MACs ~ 69,329*L (O(L)); FLOPs ~ 141,068*L (O(L))" in out
+    # classes: softmax Dense(classes) on 128 inputs: params 129, MACs 128, FLOPs 2*128-1 + 1 + softmax 3 = 259
+    assert "  classes: params ~ 129*classes (O(classes)); MACs ~ 128*classes (O(classes))" in out
+    assert cli.main(["specs/pet_cgdnn.yaml", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["asymptotics"]["L"]["macs"] == {"dominant": "69329*L", "order": "O(L)"}
+    assert data["asymptotics"]["L"]["flops"] == {"dominant": "141068*L", "order": "O(L)"}
+    assert data["asymptotics"]["classes"]["flops"] == {"dominant": "259*classes", "order": "O(classes)"}
+
+
+def test_scnn_growth_in_both_symbols():
+    from analyzer.asymptotics import report_growth
+
+    scnn = analyze("specs/scnn.yaml")
+    g = report_growth(scnn)
+    # dense_1: 64*L inputs -> classes units: params 64*L*classes + classes
+    assert (g["L"]["params"].coefficient, g["L"]["params"].order) == (64 * 11, "O(L)")
+    assert g["classes"]["params"].coefficient == 64 * 128 + 1
+    # MACs in classes: dense_1 only, 64*128 per class
+    assert g["classes"]["macs"].coefficient == 64 * 128

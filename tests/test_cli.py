@@ -98,3 +98,11 @@ def test_internal_error_exits_1_with_report_line(capsys, monkeypatch):
     assert "please report" in err and "Traceback" not in err
     status, _, err = run_cli(capsys, "specs/scnn.yaml", "--debug")
     assert status == 1 and "Traceback" in err
+
+
+def test_dtype_choices(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["specs/scnn.yaml", "--dtype", "float64"])
+    assert exit_info.value.code == 2
+    status, out, _ = run_cli(capsys, "specs/scnn.yaml", "--dtype", "int8", "--format", "markdown")
+    assert status == 0 and "Memory" not in out  # memory is shown by table and json

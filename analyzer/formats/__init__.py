@@ -11,6 +11,7 @@ from analyzer.report import Report
 
 if TYPE_CHECKING:
     from analyzer.conventions.base import Recount
+    from analyzer.memory import MemorySummary
 
 # Each renderer takes the Report and, optionally, a convention profile's Recount
 # (`--convention NAME`), shown as one more count per layer and in total.
@@ -23,5 +24,13 @@ FORMATS: dict[str, Callable[..., str]] = {
 }
 
 
-def render_report(report: Report, fmt: str = "table", convention: Recount | None = None) -> str:
-    return FORMATS[fmt](report, convention) if convention is not None else FORMATS[fmt](report)
+# The formats that show memory (--dtype): a MemorySummary, or None to compute it at float32.
+MEMORY_FORMATS = ("table", "json")
+
+
+def render_report(report: Report, fmt: str = "table", convention: Recount | None = None,
+                  memory: MemorySummary | None = None) -> str:
+    """The report in one of FORMATS; `convention` adds a profile's counts, `memory` the figures of
+    analyzer.memory.memory_summary (table and json; by default at float32)."""
+    kwargs = {"memory": memory} if memory is not None and fmt in MEMORY_FORMATS else {}
+    return FORMATS[fmt](report, convention, **kwargs) if convention is not None else FORMATS[fmt](report, **kwargs)

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from analyzer.asymptotics import growth_dict
+from analyzer.memory import MemorySummary, memory_summary
 from analyzer.report import Report
 
 if TYPE_CHECKING:
     from analyzer.conventions.base import Recount
 
 
-def render(report: Report, convention: Recount | None = None) -> str:
+def memory_dict(report: Report, memory: MemorySummary) -> dict[str, Any]:
+    """The JSON "memory" object (docs/spec-format.md#json-output)."""
+    return {
+        "dtype": memory.dtype,
+        "bytes_per_element": memory.bytes_per_element,
+        "weight_bytes": report.formula(memory.weight_bytes),
+        "largest_activation": {"layer": memory.largest_layer, "elements": report.formula(memory.largest_elements),
+                               "bytes": report.formula(memory.largest_bytes)},
+        "peak_activations": {"layer": memory.peak.layer, "live": list(memory.peak.live),
+                             "elements": report.formula(memory.peak.elements), "bytes": report.formula(memory.peak_bytes)},
+    }
+
+
+def render(report: Report, convention: Recount | None = None, memory: MemorySummary | None = None) -> str:
     data = report.as_dict()
+    data["asymptotics"] = growth_dict(report)
+    memory = memory or memory_summary(report)
+    if memory is not None:
+        data["memory"] = memory_dict(report, memory)
     if convention is not None:
         data["convention"] = convention.as_dict(report)
     return json.dumps(data, indent=2) + "\n"

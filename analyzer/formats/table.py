@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import sympy
+
+from analyzer.asymptotics import growth_lines
 from analyzer.formats.common import COLUMNS, ConventionCells, cell, shape_formula, shape_value, symbols_line
+from analyzer.memory import MemorySummary, memory_summary
 from analyzer.report import FLOP_KINDS, Report
 from analyzer.symbolic import render as render_expr
 
@@ -15,7 +19,25 @@ if TYPE_CHECKING:
 HEADERS = ("Layer (type)", "Output shape", "Params", "MACs", "FLOPs")
 
 
-def render(report: Report, convention: Recount | None = None) -> str:
+def memory_lines(report: Report, memory: MemorySummary) -> list[str]:
+    """Footer lines: weight bytes, the largest tensor and the peak of live activations, formula = value."""
+
+    def shown(expr: sympy.Expr, unit: str) -> str:
+        c = cell(report, expr)
+        return f"{c.value_text} {unit}" if c.constant else f"{c.formula} = {c.value_text} {unit}"
+
+    peak = memory.peak
+    return [
+        f"Memory ({memory.dtype}, {memory.bytes_per_element} byte{'s' if memory.bytes_per_element > 1 else ''} per element):",
+        f"  weights:            {shown(memory.weight_bytes, 'bytes')}",
+        f"  largest activation: {memory.largest_layer}: {shown(memory.largest_elements, 'elements')}, "
+        f"{shown(memory.largest_bytes, 'bytes')}",
+        f"  peak activations:   while {peak.layer} runs: {shown(peak.elements, 'elements')}, {shown(memory.peak_bytes, 'bytes')}",
+        f"                      alive: {', '.join(peak.live)}",
+    ]
+
+
+def render(report: Report, convention: Recount | None = None, memory: MemorySummary | None = None) -> str:
     profile = ConventionCells(report, convention) if convention else None
     headers = HEADERS + ((profile.name,) if profile else ())
     lines_per_row: list[list[tuple[str, ...]]] = []
@@ -62,6 +84,13 @@ def render(report: Report, convention: Recount | None = None) -> str:
         c = cell(report, expr)
         text = c.value_text if c.constant else f"{c.formula} = {c.value_text}"
         out.append(f"{label + ':':<{label_width}} {text}")
+    memory = memory or memory_summary(report)
+    if memory is not None:
+        out.extend(memory_lines(report, memory))
+    growth = growth_lines(report)
+    if growth:
+        out.append("Growth (other symbols fixed):")
+        out.extend(f"  {line}" for line in growth)
     if profile:
         total_cell = profile.total()
         out.append(f"{'Convention':<{label_width}} {profile.title()}")

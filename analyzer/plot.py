@@ -1,0 +1,101 @@
+"""`--sweep L=... --plot cost.png`: FLOPs per layer stacked against the swept symbol (the
+largest layers by name, the rest as one band), and the params on a second panel.
+
+Needs matplotlib (`pip install 'nnspec[plot]'`). Drawn with matplotlib's object API
+(no pyplot state); out-of-domain values are left out of the curves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from analyzer.errors import UsageError
+from analyzer.sweep import Sweep
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+TOP_LAYERS = 8
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib", hint="pip install 'nnspec[plot]'") from None
+
+
+def layer_bands(s: Sweep, top: int = TOP_LAYERS) -> tuple[list[int], dict[str, list[int]]]:
+    """The valid swept values (increasing), and FLOPs per band: the `top` layers (top-level block
+    instances, in a spec with blocks) with the most FLOPs at the largest valid value, largest
+    first, then "other (N layers)" for the rest (if any)."""
+    first = {}  # each valid value once, in increasing order
+    for i, p in enumerate(s.points):
+        if p.valid:
+            first.setdefault(p.value, i)
+    valid = [first[v] for v in sorted(first)]
+    if not valid:
+        raise UsageError(f"--plot: no value of --sweep {s.symbol} is in the domain")
+    layers = s.report.layers
+    if any(row.groups for row in layers.values()):  # blocks: one band per top-level block instance
+        layers = s.report.grouped(1).layers
+    rows = {name: row.counts.flops for name, row in layers.items() if row.counts.flops != 0}
+    columns = s.columns(rows)
+    per_layer = {name: [int(columns[name][i]) for i in valid] for name in rows}  # type: ignore[arg-type]
+    ranked = sorted(per_layer, key=lambda name: (-per_layer[name][-1], name))
+    keep = ranked if len(ranked) <= top + 1 else ranked[:top]
+    bands = {name: per_layer[name] for name in keep}
+    rest = [name for name in ranked if name not in bands]
+    if rest:
+        bands[f"other ({len(rest)} layers)"] = [sum(per_layer[name][j] for name in rest) for j in range(len(valid))]
+    return [s.points[i].value for i in valid], bands
+
+
+def build_figure(s: Sweep, top: int = TOP_LAYERS) -> Figure:
+    """The figure: FLOPs per layer (stacked) above, total and trainable params below."""
+    _require_matplotlib()
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
+
+    xs, bands = layer_bands(s, top)
+    counts = {p.value: p.counts for p in s.points if p.counts}
+    params = [counts[x]["params"] for x in xs]
+    trainable = [counts[x]["trainable_params"] for x in xs]
+    figure = Figure(figsize=(9, 7), layout="constrained")
+    flops_ax, params_ax = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.4))
+    labels = list(bands)
+    if len(xs) > 1:
+        flops_ax.stackplot(xs, *bands.values(), labels=labels, alpha=0.9)
+    else:  # one value: a stacked bar
+        bottom = 0
+        for label, values in bands.items():
+            flops_ax.bar(xs, values, bottom=bottom, label=label, width=0.6 * max(xs[0], 1))
+            bottom += values[0]
+    fixed = ", ".join(f"{k}={v}" for k, v in s.fixed.items())
+    flops_ax.set_title(f"{s.report.name}: FLOPs per layer vs {s.symbol}" + (f" ({fixed})" if fixed else ""))
+    flops_ax.set_ylabel("FLOPs")
+    flops_ax.yaxis.set_major_formatter(EngFormatter())
+    grouped = any(row.groups for row in s.report.layers.values())
+    flops_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="layer or block" if grouped else "layer")
+    flops_ax.grid(alpha=0.3)
+    params_ax.plot(xs, params, marker="o", label="params")
+    if trainable != params:
+        params_ax.plot(xs, trainable, marker=".", linestyle="--", label="trainable params")
+    params_ax.set_ylabel("params")
+    params_ax.set_xlabel(s.symbol)
+    params_ax.yaxis.set_major_formatter(EngFormatter())
+    params_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    params_ax.grid(alpha=0.3)
+    if len(xs) > 1 and xs[0] > 0 and xs[-1] / xs[0] >= 16:  # a geometric sweep reads better on a log axis
+        params_ax.set_xscale("log", base=2)
+    return figure
+
+
+def save_plot(s: Sweep, path: str, top: int = TOP_LAYERS) -> None:
+    figure = build_figure(s, top)
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as exc:
+        raise UsageError(f"--plot {path}: cannot write: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an extension matplotlib has no writer for
+        raise UsageError(f"--plot {path}: {exc}", hint="use .png, .svg or .pdf") from None

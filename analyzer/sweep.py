@@ -1,0 +1,150 @@
+"""`--sweep L=128,256,512`, `L=64..4096*2` (geometric), `L=100..1000+100` (arithmetic):
+the totals at many values of one symbol, the others held at their chosen values.
+
+Values come from analyzer.fast_eval (exact integers, one walk of each formula for all
+points). A value outside the domain (below the symbol's minimum, or breaking a layer's
+constraint) gives a row that says why instead of numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from analyzer import constraints as constraint_rules
+from analyzer.constraints import MAX_VALUE_BITS
+from analyzer.errors import UsageError
+from analyzer.fast_eval import evaluate_many
+from analyzer.report import Report
+
+SWEEP_QUANTITIES = ("params", "trainable_params", "macs", "flops")
+MAX_POINTS = 10_000
+
+_SWEEP = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
+_RANGE = re.compile(r"^([0-9][0-9_]*)\s*\.\.\s*([0-9][0-9_]*)\s*([*+])\s*([0-9][0-9_]*)$")
+_INT = re.compile(r"^[0-9][0-9_]*$")
+
+
+def parse_sweep(text: str) -> tuple[str, list[int]]:
+    """'L=128,256' -> ('L', [128, 256]); 'L=64..4096*2' -> 64, 128, ..., 4096; 'L=100..1000+100'.
+
+    A range includes its end when the steps reach it exactly, and never goes past it."""
+    match = _SWEEP.match(text)
+    if not match:
+        raise UsageError(f"--sweep {text!r}: expected NAME=V1,V2,... or NAME=START..STOP*FACTOR or NAME=START..STOP+STEP")
+    name, body = match.group(1), match.group(2)
+    if any(len(part) > 1000 for part in re.split(r"[,.*+]", body)):
+        raise UsageError(f"--sweep {name}: a value of more than 1000 digits is too large")
+    ranged = _RANGE.match(body)
+    if ranged:
+        start, stop, op, step = int(ranged.group(1)), int(ranged.group(2)), ranged.group(3), int(ranged.group(4))
+        if op == "*" and step < 2:
+            raise UsageError(f"--sweep {text}: a geometric range needs a factor of at least 2")
+        if op == "+" and step < 1:
+            raise UsageError(f"--sweep {text}: an arithmetic range needs a step of at least 1")
+        if start > stop:
+            raise UsageError(f"--sweep {text}: the start {start} is after the stop {stop}")
+        if op == "+" and (stop - start) // step + 1 > MAX_POINTS:
+            raise UsageError(f"--sweep {text}: more than {MAX_POINTS:,} values")
+        values: list[int] = []
+        v = start
+        while v <= stop:
+            values.append(v)
+            if op == "*" and v == 0:
+                break
+            v = v * step if op == "*" else v + step
+    else:
+        parts = [p.strip() for p in body.split(",")]
+        if not all(_INT.match(p) for p in parts):
+            raise UsageError(f"--sweep {text!r}: values must be non-negative integers, e.g. --sweep {name}=128,256,512")
+        if len(parts) > MAX_POINTS:
+            raise UsageError(f"--sweep {name}: more than {MAX_POINTS:,} values")
+        values = [int(p) for p in parts]
+    if len(values) > MAX_POINTS:
+        raise UsageError(f"--sweep {text}: more than {MAX_POINTS:,} values")
+    return name, values
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    value: int
+    counts: dict[str, int] | None  # SWEEP_QUANTITIES -> exact value; None when out of the domain
+    reason: str | None = None  # why the value is out of the domain
+
+    @property
+    def valid(self) -> bool:
+        return self.counts is not None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The totals of `report` at each value of `symbol` (the other symbols as in `fixed`)."""
+
+    report: Report
+    symbol: str
+    fixed: dict[str, int]
+    points: tuple[SweepPoint, ...]
+
+    def columns(self, exprs: dict[str, sympy.Expr]) -> dict[str, list[int | None]]:
+        """Other formulas (e.g. each layer's FLOPs) at the sweep's points, None where out of the domain."""
+        valid = [p.value for p in self.points if p.valid]
+        cols = _columns(self.report, self.symbol, valid)
+        out: dict[str, list[int | None]] = {}
+        for key, expr in exprs.items():
+            values = iter(evaluate_many(expr, cols) if valid else [])
+            out[key] = [next(values) if p.valid else None for p in self.points]
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.report.name,
+            "symbol": self.symbol,
+            "fixed": self.fixed,
+            "bias": self.report.bias,
+            "points": [{self.symbol: p.value, "valid": p.valid, **(p.counts or {}),
+                        **({"reason": p.reason} if p.reason else {})} for p in self.points],
+        }
+
+
+def _columns(report: Report, name: str, values: list[int]) -> dict[sympy.Symbol, list[int]]:
+    return {s.symbol: values if s.name == name else [report.values[s.symbol]] * len(values) for s in report.symbols}
+
+
+def _out_of_domain(report: Report, name: str, value: int) -> str | None:
+    symbol = report.symbol(name)
+    if value < symbol.minimum:
+        return f"below the minimum {symbol.minimum} of {name}"
+    if value.bit_length() > MAX_VALUE_BITS:
+        return f"larger than 2**{MAX_VALUE_BITS} (nnspec's cap on numbers)"
+    values = {**report.values, symbol.symbol: value}
+    for constraint in report.constraints:
+        if not constraint.holds(values):
+            return constraint_rules.failure(constraint, report.symbols, values)
+    return None
+
+
+def sweep(report: Report, name: str, values: list[int]) -> Sweep:
+    """The totals at each value of symbol `name`; the other symbols keep the report's values."""
+    report.symbol(name)  # unknown symbol: UsageError naming the declared ones
+    reasons = {v: _out_of_domain(report, name, v) for v in dict.fromkeys(values)}
+    valid = [v for v in values if reasons[v] is None]
+    total = report.total
+    cols = _columns(report, name, valid)
+    computed = {q: evaluate_many(total.quantity(q), cols) if valid else [] for q in SWEEP_QUANTITIES}
+    points: list[SweepPoint] = []
+    i = 0
+    for v in values:
+        if reasons[v] is not None:
+            points.append(SweepPoint(v, None, reasons[v]))
+            continue
+        counts = {q: computed[q][i] for q in SWEEP_QUANTITIES}
+        i += 1
+        if any(c.bit_length() > MAX_VALUE_BITS for c in counts.values()):
+            points.append(SweepPoint(v, None, f"a count is larger than 2**{MAX_VALUE_BITS} (nnspec's cap on numbers)"))
+        else:
+            points.append(SweepPoint(v, counts))
+    fixed = {k: v for k, v in report.symbol_values().items() if k != name}
+    return Sweep(report, name, fixed, tuple(points))
