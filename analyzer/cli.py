@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import traceback
 from collections.abc import Sequence
 
+from analyzer.command import run_guarded
 from analyzer.conventions import PROFILES, recount_with
-from analyzer.errors import NNSpecError, UsageError
+from analyzer.errors import UsageError
 from analyzer.formats import FORMATS, render_report
 from analyzer.graph import BIAS_MODES, analyze_spec
 from analyzer.importers import is_model_file
@@ -163,21 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return schema_main(argv[1:])
     args = build_parser().parse_args(argv)
-    try:
-        sys.stdout.write(run(args))
-    except NNSpecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # a bug in nnspec, not in the spec
-        if args.debug:
-            traceback.print_exc()
-        print(f"internal error: {type(error).__name__}: {error}\n"
-              "This is a bug in nnspec, not in your spec; please report it with the spec file "
-              "(rerun with --debug for the traceback).", file=sys.stderr)
-        return 1
-    return 0
+    return run_guarded(lambda: run(args), debug=args.debug, report_with="the spec file")
 
 
 if __name__ == "__main__":

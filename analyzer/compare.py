@@ -15,7 +15,6 @@ import argparse
 import csv
 import io
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +23,7 @@ from typing import Any
 import sympy
 
 from analyzer.asymptotics import Growth, growth
+from analyzer.command import run_guarded
 from analyzer.errors import NNSpecError, UsageError, did_you_mean
 from analyzer.graph import BIAS_MODES, analyze_spec
 from analyzer.report import LayerRow, Report
@@ -448,20 +448,4 @@ def run(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        sys.stdout.write(run(args))
-    except NNSpecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # a bug in nnspec, not in the specs
-        if args.debug:
-            import traceback
-
-            traceback.print_exc()
-        print(f"internal error: {type(error).__name__}: {error}\n"
-              "This is a bug in nnspec, not in your specs; please report it with the spec files "
-              "(rerun with --debug for the traceback).", file=sys.stderr)
-        return 1
-    return 0
+    return run_guarded(lambda: run(args), debug=args.debug, report_with="the spec files")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sympy
 
-from analyzer.errors import NNSpecError, UsageError, did_you_mean
+from analyzer.command import run_guarded
+from analyzer.errors import UsageError, did_you_mean
 from analyzer.formats.common import shape_formula, shape_value
 from analyzer.layers.activations import PER_ELEMENT_FLOPS
 from analyzer.report import FLOP_KINDS, LayerRow, Report
@@ -339,10 +339,9 @@ def main(argv: Sequence[str]) -> int:
     from analyzer.cli import parse_assignments
 
     args = build_parser().parse_args(list(argv))
-    try:
+
+    def produce() -> str:
         report = analyze(args.spec, bias=args.bias, **parse_assignments(args.assignments))
-        sys.stdout.write(explain(report, args.layer))
-    except NNSpecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return explain(report, args.layer)
+
+    return run_guarded(produce, debug=getattr(args, "debug", False), report_with="the spec file")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from analyzer.errors import NNSpecError, UsageError
+from analyzer.command import run_guarded
+from analyzer.errors import UsageError
 from analyzer.importers import MODEL_EXTENSIONS, import_model, is_model_file
 from analyzer.spec.loader import Spec
 
@@ -65,17 +65,4 @@ def convert(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
-    try:
-        sys.stdout.write(convert(args))
-    except NNSpecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # a bug in nnspec
-        if args.debug:
-            traceback.print_exc()
-        print(f"internal error: {type(error).__name__}: {error}\nThis is a bug in nnspec; please report it with the "
-              "model file (rerun with --debug for the traceback).", file=sys.stderr)
-        return 1
-    return 0
+    return run_guarded(lambda: convert(args), debug=args.debug, report_with="the model file")
