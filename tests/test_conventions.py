@@ -451,3 +451,43 @@ def test_cli_depth_groups_the_profile_too(capsys):
     assert len(grouped["layers"]) < len(flat["layers"])
     assert sum(c.get("value", 0) for c in grouped["layers"].values()) == grouped["total"]["value"]
     assert any("aten::_convolution_mode" in c.get("skipped", "") for c in grouped["layers"].values())
+
+
+# -- transposed convolutions and wrappers (numbers the real tools printed on the export, T = 10) --
+
+def test_conv1d_transpose_counts_the_full_output_where_the_tool_does():
+    # (10, 3) -> (21, 4), k 3, s 2, valid, bias, relu. MACs = 10·3·4·3 = 360; the module's output is 21 long.
+    r = counts([10, 3], {"type": "Conv1DTranspose", "filters": 4, "kernel_size": 3, "strides": 2, "activation": "relu"})
+    assert {t: r[t] for t in TOOLS} == {
+        "torch": (720, None),              # conv_flop_count(transposed): input spatial
+        "thop": (21 * 4 * 3 * 3, None),    # calculate_conv2d_flops on the module's output
+        "ptflops": (360 + 21 * 4, None),   # conv_flops_counter_hook(transpose=True) + bias on the output
+        "fvcore": (360, None),             # aten::relu is ignored
+    }
+
+
+def test_conv_transpose_crops_follow_keras():
+    from analyzer.conventions.torch_export import conv_transpose_crops
+
+    # keras backend_utils.compute_conv_transpose_output_crops_for_torch, printed for these cases
+    assert conv_transpose_crops([3], [2], "valid", None, [1]) == [(0, 0)]
+    assert conv_transpose_crops([1], [3], "valid", None, [1]) == [(0, -2)]
+    assert conv_transpose_crops([4], [3], "same", None, [1]) == [(0, 1)]
+    assert conv_transpose_crops([5], [2], "same", [1], [1]) == [(1, 2)]
+
+
+def test_bidirectional_counts_both_directions():
+    # LSTM(1) over (10, 3) twice (KerasLSTM loops), concat: each direction 10·4·(3 + 1) = 160 MACs.
+    r = counts([10, 3], {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 1, "return_sequences": True}})
+    assert values(r) | {"nnspec": 0, "seed-approx": 0} == {"torch": 640, "thop": 320, "ptflops": 400, "fvcore": 320,
+                                                             "nnspec": 0, "seed-approx": 0}
+    assert "aten::sigmoid" in r["fvcore"][1]
+    summed = counts([10, 3], {"type": "Bidirectional", "merge_mode": "ave", "layer": {"type": "SimpleRNN", "units": 2}})
+    assert "aten::div" in summed["fvcore"][1]
+
+
+def test_time_distributed_counts_the_wrapped_layer_t_times():
+    # Dense(5, relu) on each of 10 steps of (7, 2): 10·7·2·5 = 700 MACs, 10·7·5 = 350 biased outputs.
+    r = counts([10, 7, 2], {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 5, "activation": "relu"}})
+    assert {t: r[t] for t in TOOLS} == {"torch": (1400, None), "thop": (700, None), "ptflops": (1050, None),
+                                        "fvcore": (700, None)}

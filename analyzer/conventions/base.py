@@ -19,6 +19,7 @@ from typing import Any
 
 import sympy
 
+from analyzer.conventions import torch_export as export
 from analyzer.errors import UsageError
 from analyzer.report import LayerRow, Report
 from analyzer.symbolic import ZERO, product
@@ -178,7 +179,48 @@ def table(rules: Mapping[str, Rule], *, same: Mapping[Rule, tuple[str, ...]] | N
     return out
 
 
+def combine(parts: list[tuple[Any, Outcome]], *reasons: str) -> Outcome:
+    """factor · outcome summed over `parts`; Skipped (every reason, once) if any part or `reasons` says so."""
+    counted, why = ZERO, []
+    for factor, outcome in parts:
+        if isinstance(outcome, Skipped):
+            counted += factor * outcome.counted
+            why.append(outcome.reason)
+        else:
+            counted += factor * sympy.sympify(outcome)
+    why = list(dict.fromkeys(r for r in [*why, *reasons] if r))
+    return Skipped("; ".join(why), counted) if why else counted
+
+
+def wrapper_rules(rules: Mapping[str, Rule], merge: Rule) -> dict[str, Rule]:
+    """The Bidirectional and TimeDistributed rules of a tool profile: the wrapped layer counted by `rules` (the
+    profile's own table, looked up when a layer is counted, so a wrapper inside it works too), as the export calls it
+    (analyzer/conventions/torch_export.py); `merge` counts Bidirectional's merge (outside both modules)."""
+
+    def rule_of(row: LayerRow) -> Outcome:
+        rule = rules.get(row.type)
+        if rule is None:
+            raise MissingRule(f"no rule for the wrapped layer type {row.type!r}", layer=row.name, layer_type=row.type)
+        return rule(row)
+
+    def bidirectional(row: LayerRow) -> Outcome:
+        """Bidirectional -> torch_modules.Bidirectional: the wrapped layer's rule for its forward module and for its
+        backward one (go_backwards flipped; the flips move data only), plus the merge_mode's rule (concat: torch.cat;
+        sum, mul, ave: the + * / operators)."""
+        forward, backward = export.bidirectional_rows(row)
+        return combine([(1, rule_of(forward)), (1, rule_of(backward)), (1, merge(row))])
+
+    def time_distributed(row: LayerRow) -> Outcome:
+        """TimeDistributed -> torch_modules.TimeDistributed: the wrapped module called once on (batch·T, ...), which
+        every module hook and op formula counts T times over (they scale with the batch): T · the wrapped layer's rule."""
+        steps, inner = export.time_distributed_row(row)
+        return combine([(steps, rule_of(inner))])
+
+    return {"Bidirectional": bidirectional, "TimeDistributed": time_distributed}
+
+
 # Layer families, by Keras type name.
+CONV_TRANSPOSES = ("Conv1DTranspose", "Conv2DTranspose")
 CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
 RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 MERGES = ("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average")

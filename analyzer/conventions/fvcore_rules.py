@@ -15,6 +15,7 @@ import sympy
 
 from analyzer.conventions import torch_export as export
 from analyzer.conventions.base import (
+    CONV_TRANSPOSES,
     CONVOLUTIONS,
     COST_FREE,
     GLOBAL_POOLS,
@@ -25,6 +26,7 @@ from analyzer.conventions.base import (
     Profile,
     Skipped,
     table,
+    wrapper_rules,
 )
 from analyzer.conventions.registry import register_profile
 from analyzer.report import LayerRow
@@ -62,6 +64,20 @@ def convolution(row: LayerRow) -> Outcome:
         else:
             counted += conv.macs
     return _outcome(counted, *reasons, _activation_reason(export.fused_activation(row)))
+
+
+def conv_transpose(row: LayerRow) -> Outcome:
+    """nn.ConvTransposeNd (padding 0) traces to aten::_convolution with transposed=True -> `conv_flop_jit` ->
+    `conv_flop_count`: batch · prod(w_shape) · prod(*input* spatial) = in · out · prod(kernel) per input position; the
+    bias is ignored, the crop is a slice (ignored). A fused activation other than relu is unsupported."""
+    return _outcome(export.conv_transpose(row).macs, _activation_reason(export.fused_activation(row)))
+
+
+def bidirectional_merge(row: LayerRow) -> Outcome:
+    """Bidirectional's merge: concat is aten::cat (ignored); sum, mul, ave are aten::add, aten::mul, aten::add and
+    aten::div: unsupported."""
+    text = _unsupported(export.MERGE_MODE_OPS[row.spec.merge_mode])
+    return _outcome(ZERO, f"merge: {text}" if text else "")
 
 
 def dense(row: LayerRow) -> Outcome:
@@ -168,17 +184,22 @@ def cost_free(row: LayerRow) -> sympy.Expr:
     return ZERO
 
 
+RULES = table(
+    {"Dense": dense, "MultiHeadAttention": attention, "Embedding": embedding,
+     "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
+     "GroupNormalization": group_normalization, "Activation": activation, "Softmax": softmax,
+     "Lambda": elementwise},
+    same={convolution: CONVOLUTIONS, conv_transpose: CONV_TRANSPOSES, recurrent: RECURRENT, merge: MERGES,
+          pooling: POOLS, global_pooling: GLOBAL_POOLS, cost_free: COST_FREE},
+)
+RULES.update(wrapper_rules(RULES, bidirectional_merge))
+LOOP_GRU_RULES = {"GRU": recurrent_loop_gru}
+LOOP_GRU_RULES.update(wrapper_rules({**RULES, **LOOP_GRU_RULES}, bidirectional_merge))
+
 PROFILE = register_profile(Profile(
     name="fvcore",
     tool="fvcore 0.1.5.post20221221 (FlopCountAnalysis.total(), model in eval mode)",
     unit="MACs of traced conv / linear (no bias), normalization 2, 4 or 5 per element; unsupported ops count 0",
-    rules=table(
-        {"Dense": dense, "MultiHeadAttention": attention, "Embedding": embedding,
-         "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
-         "GroupNormalization": group_normalization, "Activation": activation, "Softmax": softmax,
-         "Lambda": elementwise},
-        same={convolution: CONVOLUTIONS, recurrent: RECURRENT, merge: MERGES, pooling: POOLS,
-              global_pooling: GLOBAL_POOLS, cost_free: COST_FREE},
-    ),
-    loop_gru_rules={"GRU": recurrent_loop_gru},
+    rules=RULES,
+    loop_gru_rules=LOOP_GRU_RULES,
 ))

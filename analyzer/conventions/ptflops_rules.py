@@ -16,7 +16,18 @@ from __future__ import annotations
 import sympy
 
 from analyzer.conventions import torch_export as export
-from analyzer.conventions.base import CONVOLUTIONS, COST_FREE, GLOBAL_POOLS, MERGES, POOLS, RECURRENT, Profile, table
+from analyzer.conventions.base import (
+    CONV_TRANSPOSES,
+    CONVOLUTIONS,
+    COST_FREE,
+    GLOBAL_POOLS,
+    MERGES,
+    POOLS,
+    RECURRENT,
+    Profile,
+    table,
+    wrapper_rules,
+)
 from analyzer.conventions.registry import register_profile
 from analyzer.report import LayerRow
 from analyzer.symbolic import ZERO
@@ -36,6 +47,21 @@ def convolution(row: LayerRow) -> sympy.Expr:
     position, + output.numel() with a bias; then the fused activation if patched. SeparableConv: two convs."""
     convs = sum((c.macs + (c.outputs if c.bias else ZERO) for c in export.convs(row)), ZERO)
     return convs + _activations(export.fused_activation(row))
+
+
+def conv_transpose(row: LayerRow) -> sympy.Expr:
+    """nn.ConvTransposeNd -> `conv_flops_counter_hook(transpose=True)`: prod(kernel) · in_channels · out_channels per
+    *input* position, + output.numel() with a bias, output being the module's own (the full length plus torch's
+    output_padding, before the export's crop); then the fused activation if patched."""
+    conv = export.conv_transpose(row)
+    bias = conv.full_positions * conv.filters if conv.bias else ZERO
+    return conv.macs + bias + _activations(export.fused_activation(row))
+
+
+def merge_free(row: LayerRow) -> sympy.Expr:
+    """Bidirectional's merge: torch.cat or the + * / operators, which ptflops does not patch (it patches torch.add /
+    torch.mul, not the operators): 0."""
+    return ZERO
 
 
 def _linear(linear: export.Linear) -> sympy.Expr:
@@ -130,17 +156,22 @@ def cost_free(row: LayerRow) -> sympy.Expr:
     return ZERO
 
 
+RULES = table(
+    {"Dense": dense, "MultiHeadAttention": attention,
+     "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
+     "GroupNormalization": group_normalization, "Activation": activation},
+    same={convolution: CONVOLUTIONS, conv_transpose: CONV_TRANSPOSES, recurrent: RECURRENT, pooling: POOLS,
+          not_patched: ("Softmax", "Lambda", "Embedding", *MERGES, *GLOBAL_POOLS), cost_free: COST_FREE},
+)
+RULES.update(wrapper_rules(RULES, merge_free))
+LOOP_GRU_RULES = {"GRU": recurrent_loop_gru}
+LOOP_GRU_RULES.update(wrapper_rules({**RULES, **LOOP_GRU_RULES}, merge_free))
+
 PROFILE = register_profile(Profile(
     name="ptflops",
     tool="ptflops 0.7.5 (get_model_complexity_info, backend='pytorch')",
     unit="MACs of conv / linear / RNN + 1 per biased output, normalization 1 or 2 per element, "
          "pooling, some activations and RNN gate arithmetic",
-    rules=table(
-        {"Dense": dense, "MultiHeadAttention": attention,
-         "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
-         "GroupNormalization": group_normalization, "Activation": activation},
-        same={convolution: CONVOLUTIONS, recurrent: RECURRENT, pooling: POOLS,
-              not_patched: ("Softmax", "Lambda", "Embedding", *MERGES, *GLOBAL_POOLS), cost_free: COST_FREE},
-    ),
-    loop_gru_rules={"GRU": recurrent_loop_gru},
+    rules=RULES,
+    loop_gru_rules=LOOP_GRU_RULES,
 ))

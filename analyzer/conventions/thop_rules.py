@@ -11,7 +11,18 @@ from __future__ import annotations
 import sympy
 
 from analyzer.conventions import torch_export as export
-from analyzer.conventions.base import CONVOLUTIONS, COST_FREE, GLOBAL_POOLS, MERGES, POOLS, RECURRENT, Profile, table
+from analyzer.conventions.base import (
+    CONV_TRANSPOSES,
+    CONVOLUTIONS,
+    COST_FREE,
+    GLOBAL_POOLS,
+    MERGES,
+    POOLS,
+    RECURRENT,
+    Profile,
+    table,
+    wrapper_rules,
+)
 from analyzer.conventions.registry import register_profile
 from analyzer.report import LayerRow
 from analyzer.symbolic import ZERO
@@ -21,6 +32,19 @@ def convolution(row: LayerRow) -> sympy.Expr:
     """nn.ConvNd -> `count_convNd` -> `calculate_conv2d_flops`: prod(output) · (in_c // groups) · prod(kernel);
     the bias is ignored. SeparableConv is two convs (depthwise with in_c // groups = 1, then 1x1)."""
     return sympy.Add(*(c.outputs * c.in_per_group * c.kernel for c in export.convs(row)))
+
+
+def conv_transpose(row: LayerRow) -> sympy.Expr:
+    """nn.ConvTransposeNd -> `count_convNd` -> `calculate_conv2d_flops`: prod(y) · in_c · prod(kernel), y being the
+    module's own output (the full length (n - 1)·s + d·(k - 1) + 1, plus torch's output_padding, before the export's
+    crop); the bias is ignored."""
+    conv = export.conv_transpose(row)
+    return conv.full_positions * conv.filters * conv.in_channels * conv.kernel
+
+
+def merge_free(row: LayerRow) -> sympy.Expr:
+    """Bidirectional's merge: torch.cat or the + * / operators, no module: 0."""
+    return ZERO
 
 
 def _linear(linear: export.Linear) -> sympy.Expr:
@@ -101,16 +125,21 @@ def cost_free(row: LayerRow) -> sympy.Expr:
     return ZERO
 
 
+RULES = table(
+    {"Dense": dense, "MultiHeadAttention": attention,
+     "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
+     "GroupNormalization": group_normalization},
+    same={convolution: CONVOLUTIONS, conv_transpose: CONV_TRANSPOSES, recurrent: RECURRENT, pooling: POOLS,
+          not_a_module: ("Activation", "Softmax", "Lambda", "Embedding", *MERGES, *GLOBAL_POOLS), cost_free: COST_FREE},
+)
+RULES.update(wrapper_rules(RULES, merge_free))
+LOOP_GRU_RULES = {"GRU": recurrent_loop_gru}
+LOOP_GRU_RULES.update(wrapper_rules({**RULES, **LOOP_GRU_RULES}, merge_free))
+
 PROFILE = register_profile(Profile(
     name="thop",
     tool="thop 0.1.1.post2209072238 (thop.profile)",
     unit="MACs of conv / linear / RNN (no bias), BatchNorm and LayerNorm 2 or 4 per element, RNN gate arithmetic",
-    rules=table(
-        {"Dense": dense, "MultiHeadAttention": attention,
-         "BatchNormalization": batch_normalization, "LayerNormalization": layer_normalization,
-         "GroupNormalization": group_normalization},
-        same={convolution: CONVOLUTIONS, recurrent: RECURRENT, pooling: POOLS,
-              not_a_module: ("Activation", "Softmax", "Lambda", "Embedding", *MERGES, *GLOBAL_POOLS), cost_free: COST_FREE},
-    ),
-    loop_gru_rules={"GRU": recurrent_loop_gru},
+    rules=RULES,
+    loop_gru_rules=LOOP_GRU_RULES,
 ))

@@ -8,7 +8,7 @@ Shapes exclude the batch axis (batch 1). No framework is imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy
 
@@ -267,3 +267,85 @@ def attention(row: LayerRow) -> Attention:
 def attention_ops(att: Attention) -> list[str]:
     """The unsupported-by-fvcore ops of an attention call: the scaling divide, softmax, the gate's sigmoid and *."""
     return ["aten::div", "aten::softmax", *(("aten::sigmoid", "aten::mul") if att.gate else ())]
+
+
+def conv_transpose_crops(kernel_size, strides, padding, output_padding, dilation_rate) -> list[tuple[int, int]]:
+    """Keras' (before, after) crop per axis of torch's full transposed-convolution output (torch_modules has the same
+    function; keras backend_utils.compute_conv_transpose_output_crops_for_torch); a negative `after` is an extension."""
+    crops = []
+    for i, (k, s, d) in enumerate(zip(kernel_size, strides, dilation_rate, strict=True)):
+        p = None if output_padding is None else output_padding[i]
+        span = (k - 1) * d + 1
+        if padding == "valid":
+            p = max(span, s) - span if p is None else p
+            left, right = span - 1, span - 1 + p
+        else:
+            total = s + span - 2 if p is None else span + span % 2 - 2 + p
+            left = min(total // 2 + total % 2, span - 1)
+            right = total - left
+        crops.append((span - 1 - left, span - 1 - right))
+    return crops
+
+
+@dataclass(frozen=True)
+class ConvTranspose:
+    """torch_modules.ConvTranspose: one nn.ConvTransposeNd call (padding 0, output_padding where Keras' output is
+    longer), then a crop. `input_positions` scatter into `kernel` taps of `filters` outputs each, a dot product over
+    `in_channels`; `full_positions`: positions of the nn.ConvTransposeNd output, before the crop."""
+
+    input_positions: sympy.Expr
+    full_positions: sympy.Expr
+    in_channels: sympy.Expr
+    filters: sympy.Expr
+    kernel: sympy.Expr
+    bias: bool
+
+    @property
+    def macs(self) -> sympy.Expr:
+        return self.input_positions * self.kernel * self.in_channels * self.filters
+
+
+def conv_transpose(row: LayerRow) -> ConvTranspose:
+    """Conv1DTranspose / Conv2DTranspose as exported; kernel_size, strides, dilation_rate and output_padding must be
+    numbers (the crops are), the input length may be symbolic: full length (n - 1)·s + d·(k - 1) + 1 + extension."""
+    spec = row.spec
+    (shape,) = row.input_shapes
+    ints = [[int(v) for v in values] for values in (spec.kernel_size, spec.strides, spec.dilation_rate)]
+    output_padding = [int(v) for v in spec.output_padding] if spec.output_padding is not None else None
+    crops = conv_transpose_crops(*ints[:2], spec.padding, output_padding, ints[2])
+    full = [(n - 1) * s + (k - 1) * d + 1 + max(0, -after)
+            for n, k, s, d, (_, after) in zip(shape[:-1], *ints, crops, strict=True)]
+    return ConvTranspose(product(shape[:-1]), product(full), shape[-1], spec.filters, product(spec.kernel_size),
+                         has_bias(row))
+
+
+# -- wrappers: the wrapped layer's module(s), counted by the wrapped layer's own rule --
+
+MERGE_MODE_OPS = {"concat": (), "sum": ("aten::add",), "mul": ("aten::mul",), "ave": ("aten::add", "aten::div")}
+
+
+def wrapped_row(row: LayerRow, input_shape: tuple, output_shape: tuple, share: sympy.Expr, **changes: object) -> LayerRow:
+    """The wrapped layer as a row of its own: its spec and type, the shapes of one call, `share` of the counts."""
+    inner = row.spec.layer
+    if changes:
+        inner = inner.model_copy(update=changes)
+    return replace(row, type=inner.type, spec=inner, input_shapes=(input_shape,), output_shape=output_shape,
+                   counts=row.counts.scaled(share))
+
+
+def bidirectional_rows(row: LayerRow) -> tuple[LayerRow, LayerRow]:
+    """torch_modules.Bidirectional: the forward module and the backward one (go_backwards flipped), each on the whole
+    input; concat halves the last output axis. The merge is the * + / operators or torch.cat, outside both modules."""
+    out = row.output_shape
+    if row.spec.merge_mode == "concat":
+        out = (*out[:-1], out[-1] / 2)
+    half = sympy.Rational(1, 2)
+    inner = row.spec.layer
+    return (wrapped_row(row, row.input_shapes[0], out, half),
+            wrapped_row(row, row.input_shapes[0], out, half, go_backwards=not inner.go_backwards))
+
+
+def time_distributed_row(row: LayerRow) -> tuple[sympy.Expr, LayerRow]:
+    """torch_modules.TimeDistributed: the wrapped module called once on (batch·T, ...): (T, the call at batch 1)."""
+    steps = row.input_shapes[0][0]
+    return steps, wrapped_row(row, row.input_shapes[0][1:], row.output_shape[1:], sympy.Integer(1) / steps)

@@ -14,6 +14,7 @@ import sympy
 
 from analyzer.conventions import torch_export as export
 from analyzer.conventions.base import (
+    CONV_TRANSPOSES,
     CONVOLUTIONS,
     COST_FREE,
     GLOBAL_POOLS,
@@ -22,6 +23,7 @@ from analyzer.conventions.base import (
     RECURRENT,
     Profile,
     table,
+    wrapper_rules,
 )
 from analyzer.conventions.registry import register_profile
 from analyzer.report import LayerRow
@@ -32,6 +34,17 @@ def convolution(row: LayerRow) -> sympy.Expr:
     """aten.convolution -> `conv_flop_count`: prod(out spatial) · prod(kernel) · batch · c_out · (c_in/groups) · 2;
     the bias is ignored. SeparableConv: two convolutions."""
     return 2 * sympy.Add(*(c.macs for c in export.convs(row)))
+
+
+def conv_transpose(row: LayerRow) -> sympy.Expr:
+    """aten.convolution (transposed) -> `conv_flop_count` with transposed=True: prod(*input* spatial) · prod(kernel) ·
+    batch · c_out · c_in · 2 (the scatter of every input position); the crop after it is a slice, no formula."""
+    return 2 * export.conv_transpose(row).macs
+
+
+def merge_free(row: LayerRow) -> sympy.Expr:
+    """Bidirectional's merge: torch.cat or the + * / operators (aten add, mul, div, cat): no formula, 0."""
+    return ZERO
 
 
 def dense(row: LayerRow) -> sympy.Expr:
@@ -61,14 +74,17 @@ def no_formula(row: LayerRow) -> sympy.Expr:
     return ZERO
 
 
+RULES = table(
+    {"Dense": dense, "MultiHeadAttention": attention},
+    same={convolution: CONVOLUTIONS, conv_transpose: CONV_TRANSPOSES, recurrent: RECURRENT,
+          no_formula: ("BatchNormalization", "LayerNormalization", "GroupNormalization", "Activation", "Softmax",
+                       "Lambda", "Embedding", *MERGES, *POOLS, *GLOBAL_POOLS, *COST_FREE)},
+)
+RULES.update(wrapper_rules(RULES, merge_free))
+
 PROFILE = register_profile(Profile(
     name="torch",
     tool="torch.utils.flop_counter.FlopCounterMode (torch 2.13.0, CPU)",
     unit="FLOPs = 2 per multiply-accumulate of conv / matmul; no bias, no other op",
-    rules=table(
-        {"Dense": dense, "MultiHeadAttention": attention},
-        same={convolution: CONVOLUTIONS, recurrent: RECURRENT,
-              no_formula: ("BatchNormalization", "LayerNormalization", "GroupNormalization", "Activation", "Softmax",
-                           "Lambda", "Embedding", *MERGES, *POOLS, *GLOBAL_POOLS, *COST_FREE)},
-    ),
+    rules=RULES,
 ))

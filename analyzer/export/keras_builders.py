@@ -252,3 +252,41 @@ def multi_head_attention(layer: Any, plan: LayerPlan) -> Construct:
         use_gate=layer.use_gate,
         dropout=layer.dropout,
     ), call="args")
+
+
+@KERAS_BUILDERS.register("Conv1DTranspose", "Conv2DTranspose")
+def convolution_transpose(layer: Any, plan: LayerPlan) -> Construct:
+    output_padding = plan.ints(layer.output_padding) if layer.output_padding is not None else None
+    return Construct.of(
+        layer.type,
+        filters=plan.int(layer.filters),
+        kernel_size=_one_or_tuple(plan.ints(layer.kernel_size)),
+        strides=_one_or_tuple(plan.ints(layer.strides)),
+        padding=layer.padding,
+        output_padding=_one_or_tuple(output_padding) if output_padding else None,
+        dilation_rate=_one_or_tuple(plan.ints(layer.dilation_rate)),
+        activation=layer.activation,
+        use_bias=plan.use_bias(layer.use_bias),
+    )
+
+
+def _wrapped(plan: LayerPlan, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> Construct:
+    """The wrapped layer's own construct (a keras.layers object given to the wrapper), trainable: false kept."""
+    construct = KERAS_BUILDERS.build(plan.wrapped(input_shape, output_shape))
+    if not plan.spec.layer.trainable:
+        construct = Construct(construct.cls, {**construct.kwargs, "trainable": False}, construct.call)
+    return construct
+
+
+@KERAS_BUILDERS.register("Bidirectional")
+def bidirectional(layer: Any, plan: LayerPlan) -> Construct:
+    if layer.layer.go_backwards:
+        raise plan.error("Keras 3's Bidirectional refuses a wrapped layer with go_backwards: true (it builds the "
+                         "backward copy with the same go_backwards)", hint="drop go_backwards from the wrapped layer")
+    return Construct.of("Bidirectional", layer=_wrapped(plan, plan.input_shape, plan.output_shape),
+                        merge_mode=layer.merge_mode)
+
+
+@KERAS_BUILDERS.register("TimeDistributed")
+def time_distributed(layer: Any, plan: LayerPlan) -> Construct:
+    return Construct.of("TimeDistributed", layer=_wrapped(plan, plan.input_shape[1:], plan.output_shape[1:]))

@@ -16,6 +16,8 @@ def _value(value: Any) -> Any:
         for part in value.text.split("."):
             obj = getattr(obj, part)
         return obj
+    if isinstance(value, Construct):  # a wrapped layer (Bidirectional, TimeDistributed): Keras names it
+        return getattr(keras.layers, value.cls)(**{k: _value(v) for k, v in value.kwargs.items() if v is not None})
     return value
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,14 @@ class LayerPlan:
     def use_bias(self, declared: bool) -> bool:
         """As the analysis counts it: the spec's use_bias, or forced by --bias on/off."""
         return {"on": True, "off": False}.get(self.bias_mode, declared)
+
+    def wrapped(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...], **changes: Any) -> LayerPlan:
+        """The layer a wrapper (Bidirectional, TimeDistributed) holds, as its builder sees it: its own spec and
+        type, the shapes of one call, no name of its own. `changes`: fields of the wrapped spec to override."""
+        inner = self.spec.layer
+        if changes:
+            inner = inner.model_copy(update=changes)
+        return replace(self, type=inner.type, spec=inner, input_shapes=(input_shape,), output_shape=output_shape)
 
     def error(self, message: str, hint: str | None = None) -> ExportError:
         return ExportError(message, location=self.location, layer=self.name, layer_type=self.type, hint=hint)

@@ -19,12 +19,24 @@ TORCH_MODULES_FILE = Path(__file__).with_name("torch_modules.py")
 LINE = 110
 
 
-def literal(value: Any) -> str:
+def literal(value: Any, prefix: str = "", indent: str = "") -> str:
+    """`value` as Python source; a Construct (a wrapper's layer) as a call, `prefix` before its class."""
     if isinstance(value, Ref):
         return value.text
+    if isinstance(value, Construct):
+        return constructor(prefix if not value.cls.startswith("nn.") else "", value, indent)
     if isinstance(value, tuple):
         return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
+
+
+def nested(construct: Construct) -> list[Construct]:
+    """`construct` and the constructs among its arguments (the layers a wrapper holds), depth first."""
+    out = [construct]
+    for value in construct.kwargs.values():
+        if isinstance(value, Construct):
+            out.extend(nested(value))
+    return out
 
 
 def call(func: str, args: list[str], indent: str) -> str:
@@ -39,7 +51,8 @@ def call(func: str, args: list[str], indent: str) -> str:
 def constructor(prefix: str, construct: Construct, indent: str, extra: dict[str, Any] | None = None) -> str:
     kwargs = {k: v for k, v in construct.kwargs.items() if v is not None}
     kwargs.update(extra or {})
-    return call(prefix + construct.cls, [f"{k}={literal(v)}" for k, v in kwargs.items()], indent)
+    inner = indent + "    "
+    return call(prefix + construct.cls, [f"{k}={literal(v, prefix, inner)}" for k, v in kwargs.items()], indent)
 
 
 def _header(plan: ExportPlan, framework: str, key: str, names: str, native_gru: bool = False) -> str:
@@ -58,7 +71,8 @@ def _header(plan: ExportPlan, framework: str, key: str, names: str, native_gru: 
 
 def keras_source(plan: ExportPlan) -> str:
     constructs = [(layer, KERAS_BUILDERS.build(layer)) for layer in plan.layers]
-    uses_ops = any(isinstance(v, Ref) and v.text.startswith("ops.") for _, c in constructs for v in c.kwargs.values())
+    uses_ops = any(isinstance(v, Ref) and v.text.startswith("ops.")
+                   for _, c in constructs for n in nested(c) for v in n.kwargs.values())
     attrs = plan.attrs
     lines = [
         _header(plan, "Keras 3", "keras", "Layer names are the spec's, with '.' and '/' written '_' (Keras refuses them)."),
@@ -101,7 +115,7 @@ def keras_source(plan: ExportPlan) -> str:
 
 def torch_source(plan: ExportPlan) -> str:
     constructs = [(layer, TORCH_BUILDERS.build(layer)) for layer in plan.layers]
-    used = {c.cls for _, c in constructs if not c.cls.startswith("nn.")}
+    used = {n.cls for _, c in constructs for n in nested(c) if not n.cls.startswith("nn.")}
     attrs = plan.attrs
     name = plan.class_name
     native = bool(plan.layers and plan.layers[0].options.get("native_gru"))

@@ -263,3 +263,45 @@ def multi_head_attention(layer: Any, plan: LayerPlan) -> Construct:
     return Construct.of("MultiHeadAttention", query_dim=query[-1], key_dim_in=key[-1], value_dim_in=value[-1],
                         num_heads=plan.int(layer.num_heads), key_dim=key_dim, value_dim=value_dim,
                         output_shape=output_shape, use_bias=plan.use_bias(layer.use_bias), use_gate=layer.use_gate)
+
+
+@TORCH_BUILDERS.register("Conv1DTranspose", "Conv2DTranspose")
+def convolution_transpose(layer: Any, plan: LayerPlan) -> Construct:
+    """ConvTranspose: nn.ConvTransposeNd with padding 0, then Keras' crops (Keras' own torch backend does this)."""
+    return Construct.of(
+        "ConvTranspose",
+        in_channels=plan.input_shape[-1],
+        filters=plan.int(layer.filters),
+        kernel_size=plan.ints(layer.kernel_size),
+        strides=plan.ints(layer.strides),
+        padding=layer.padding,
+        dilation_rate=plan.ints(layer.dilation_rate),
+        output_padding=plan.ints(layer.output_padding) if layer.output_padding is not None else None,
+        use_bias=plan.use_bias(layer.use_bias),
+        activation=layer.activation,
+    )
+
+
+def _wrapped(plan: LayerPlan, input_shape: tuple[int, ...], output_shape: tuple[int, ...], **changes: Any) -> Construct:
+    return TORCH_BUILDERS.build(plan.wrapped(input_shape, output_shape, **changes))
+
+
+@TORCH_BUILDERS.register("Bidirectional")
+def bidirectional(layer: Any, plan: LayerPlan) -> Construct:
+    """Two copies of the wrapped recurrent layer's module, the backward one with go_backwards flipped (as Keras)."""
+    inner = layer.layer
+    return Construct.of(
+        "Bidirectional",
+        forward_layer=_wrapped(plan, plan.input_shape, plan.output_shape),
+        backward_layer=_wrapped(plan, plan.input_shape, plan.output_shape, go_backwards=not inner.go_backwards),
+        merge_mode=layer.merge_mode,
+        return_sequences=inner.return_sequences,
+        trainable=None if inner.trainable else False,
+    )
+
+
+@TORCH_BUILDERS.register("TimeDistributed")
+def time_distributed(layer: Any, plan: LayerPlan) -> Construct:
+    """The wrapped layer's module on (batch·T, ...): its costs T times, its params once."""
+    return Construct.of("TimeDistributed", layer=_wrapped(plan, plan.input_shape[1:], plan.output_shape[1:]),
+                        trainable=None if layer.layer.trainable else False)

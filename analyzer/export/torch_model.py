@@ -52,7 +52,8 @@ class SpecModel(nn.Module):
 
 def instantiate(construct: Construct) -> nn.Module:
     cls = getattr(nn, construct.cls[3:]) if construct.cls.startswith("nn.") else getattr(torch_modules, construct.cls)
-    return cls(**{k: v for k, v in construct.kwargs.items() if v is not None})
+    return cls(**{k: instantiate(v) if isinstance(v, Construct) else v  # a wrapper's layers are modules too
+                  for k, v in construct.kwargs.items() if v is not None})
 
 
 def build_torch(plan: ExportPlan) -> SpecModel:

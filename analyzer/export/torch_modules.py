@@ -778,3 +778,120 @@ class MultiHeadAttention(nn.Module):
                 linear.weight.copy_(kernel.reshape(kernel.shape[0], -1).T)
             if linear.bias is not None:
                 linear.bias.copy_(torch.as_tensor(weights[f"{name}/bias"]).reshape(-1))
+
+
+def conv_transpose_crops(kernel_size, strides, padding, output_padding, dilation_rate):
+    """Keras' (before, after) crop per spatial axis of torch's full transposed-convolution output (padding 0)
+    of length (n - 1)·s + K, K = d·(k - 1) + 1 (keras backend_utils.compute_conv_transpose_output_crops_for_torch);
+    a negative `after` extends the output instead (torch's output_padding)."""
+    crops = []
+    for i, (k, s, d) in enumerate(zip(kernel_size, strides, dilation_rate, strict=True)):
+        p = None if output_padding is None else output_padding[i]
+        span = (k - 1) * d + 1
+        if padding == "valid":
+            p = max(span, s) - span if p is None else p
+            left, right = span - 1, span - 1 + p
+        else:
+            total = s + span - 2 if p is None else span + span % 2 - 2 + p
+            left = min(total // 2 + total % 2, span - 1)
+            right = total - left
+        crops.append((span - 1 - left, span - 1 - right))
+    return crops
+
+
+class ConvTranspose(nn.Module):
+    """Keras Conv1DTranspose / Conv2DTranspose (padding valid or same, output_padding) on channels-last tensors.
+
+    As Keras' torch backend does: nn.ConvTransposeNd with padding 0 (torch's padding is symmetric, Keras'
+    is not), its output_padding where Keras' output is longer than the full one, then a crop of each side.
+    """
+
+    def __init__(self, in_channels, filters, kernel_size, strides, padding, dilation_rate, output_padding=None,
+                 use_bias=True, activation=None):
+        super().__init__()
+        self.padding, self.activation = padding, activation
+        self.crops = conv_transpose_crops(kernel_size, strides, padding, output_padding, dilation_rate)
+        if any(before < 0 for before, _ in self.crops):
+            raise ValueError(f"no torch counterpart for the crops {self.crops}")
+        extend = tuple(max(0, -after) for _, after in self.crops)
+        conv = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[len(kernel_size)]
+        self.conv = conv(in_channels, filters, tuple(kernel_size), stride=tuple(strides), padding=0,
+                         output_padding=extend, dilation=tuple(dilation_rate), bias=use_bias)
+
+    def extra_repr(self):
+        return f"padding={self.padding!r}, crops={self.crops}, activation={self.activation!r}"
+
+    def forward(self, x):
+        x = self.conv(x.movedim(-1, 1).contiguous())
+        for axis, (before, after) in enumerate(self.crops, start=2):
+            x = x.narrow(axis, before, x.shape[axis] - before - max(after, 0))
+        return activate(x, self.activation).movedim(1, -1)
+
+    @torch.no_grad()
+    def load_keras_weights(self, weights):
+        kernel = torch.as_tensor(weights["kernel"])  # (*spatial, filters, in): torch's (in, filters, *spatial)
+        rank = kernel.dim() - 2
+        self.conv.weight.copy_(kernel.permute(rank + 1, rank, *range(rank)))
+        if self.conv.bias is not None:
+            self.conv.bias.copy_(torch.as_tensor(weights["bias"]))
+
+
+def _sublayer_weights(weights, prefix):
+    """The Keras weights of one sublayer ('forward_lstm/lstm_cell/kernel' for prefix 'forward_'), keyed by name."""
+    out = {}
+    for key, value in weights.items():
+        if key.startswith(prefix) and "/" in key:
+            out[key.rsplit("/", 1)[1]] = value
+    return out
+
+
+class Bidirectional(nn.Module):
+    """Keras Bidirectional: a forward copy of the wrapped recurrent layer and a backward one (go_backwards flipped,
+    its sequence output flipped back to forward order), merged by merge_mode (concat, sum, mul, ave)."""
+
+    def __init__(self, forward_layer, backward_layer, merge_mode="concat", return_sequences=False, trainable=True):
+        super().__init__()
+        self.forward_layer, self.backward_layer = forward_layer, backward_layer
+        self.merge_mode, self.return_sequences = merge_mode, return_sequences
+        self.requires_grad_(trainable)  # the wrapped layer's trainable: false
+
+    def extra_repr(self):
+        return f"merge_mode={self.merge_mode!r}"
+
+    def forward(self, x):
+        y = self.forward_layer(x)
+        y_rev = self.backward_layer(x)
+        if self.return_sequences:
+            y_rev = y_rev.flip(1)
+        if self.merge_mode == "concat":
+            return torch.cat([y, y_rev], -1)
+        if self.merge_mode == "sum":
+            return y + y_rev
+        if self.merge_mode == "mul":
+            return y * y_rev
+        return (y + y_rev) / 2
+
+    @torch.no_grad()
+    def load_keras_weights(self, weights):
+        self.forward_layer.load_keras_weights(_sublayer_weights(weights, "forward_"))
+        self.backward_layer.load_keras_weights(_sublayer_weights(weights, "backward_"))
+
+
+class TimeDistributed(nn.Module):
+    """Keras TimeDistributed: the wrapped layer on each slice x[:, t] of (batch, T, ...), run as one call on
+    (batch·T, ...)."""
+
+    def __init__(self, layer, trainable=True):
+        super().__init__()
+        self.layer = layer
+        self.requires_grad_(trainable)  # the wrapped layer's trainable: false
+
+    def forward(self, x):
+        batch, steps = x.shape[:2]
+        y = self.layer(x.reshape(batch * steps, *x.shape[2:]))
+        return y.reshape(batch, steps, *y.shape[1:])
+
+    @torch.no_grad()
+    def load_keras_weights(self, weights):
+        if hasattr(self.layer, "load_keras_weights"):
+            self.layer.load_keras_weights(weights)

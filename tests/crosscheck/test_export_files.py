@@ -17,7 +17,8 @@ from analyzer import cli
 from analyzer.export import to_keras, to_torch
 
 CASES = [("specs/scnn.yaml", {"L": 77}), ("specs/pet_cgdnn.yaml", {"L": 77}),
-         ("specs/resnet50.yaml", {"S": 40, "classes": 7}), ("tests/crosscheck/specs/zoo_rnn.yaml", {"T": 5})]
+         ("specs/resnet50.yaml", {"S": 40, "classes": 7}), ("tests/crosscheck/specs/zoo_rnn.yaml", {"T": 5}),
+         ("tests/crosscheck/specs/zoo_wrappers.yaml", {"T": 7})]
 
 
 def write(tmp_path, spec, framework, values, *extra):

@@ -35,9 +35,9 @@ def spec_case(request: pytest.FixtureRequest) -> tuple[str, dict[str, int]]:
 
 
 def has_loop_gru(plan) -> bool:
-    """Whether native_gru changes the export: a reset_after=False GRU (not cudnn_compatible)."""
-    return any(layer.type == "GRU" and not (layer.spec.reset_after or layer.spec.cudnn_compatible)
-               for layer in plan.layers)
+    """Whether native_gru changes the export: a reset_after=False GRU (not cudnn_compatible), wrapped or not."""
+    specs = [getattr(layer.spec, "layer", layer.spec) for layer in plan.layers]  # Bidirectional's, TimeDistributed's
+    return any(spec.type == "GRU" and not (spec.reset_after or spec.cudnn_compatible) for spec in specs)
 
 
 @pytest.mark.parametrize("native_gru", [True, False], ids=["native_gru", "loop_gru"])
