@@ -45,14 +45,19 @@ def peak_activations(report: Report, outputs: tuple[str, ...] = ()) -> PeakMemor
     for name in keep:
         last_use[name] = len(names)
     sizes = activation_elements(report)
-    best: PeakMemory | None = None
-    best_value = -1
+    values = {name: report.value(size) for name, size in sizes.items()}
+    live: dict[str, None] = {}  # alive tensors in creation order; freed once past their last use
+    running = 0
+    best_step, best_value, best_live = names[0], -1, ()
     for k, name in enumerate(names):
-        live = tuple(n for n in names[: k + 1] if last_use[n] >= k)
-        elements = sum((sizes[n] for n in live), ZERO)
-        value = report.value(elements)
-        if value > best_value:
-            best, best_value = PeakMemory(name, elements, live), value
+        live[name] = None
+        running += values[name]
+        if running > best_value:
+            best_step, best_value, best_live = name, running, tuple(live)
+        for done in [n for n in live if last_use[n] <= k]:
+            del live[done]
+            running -= values[done]
+    best = PeakMemory(best_step, sum((sizes[n] for n in best_live), ZERO), best_live)
     assert best is not None
     return best
 

@@ -25,7 +25,7 @@ ShapeCheck = Callable[[Sequence[Shape]], None]
 class LayerSpec(BaseModel):
     """Fields every layer has. Subclasses add Keras' own argument names."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
     type: str
     name: StrictStr | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-/]+$", max_length=200)
