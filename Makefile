@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 
-.PHONY: demo test crosscheck lint clean zoo why-counters
+.PHONY: demo test crosscheck lint clean zoo why-counters bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ crosscheck: $(CROSSCHECK_READY)
 ## why-counters: regenerate docs/why-counters-disagree.md from the profiles and the real tools
 why-counters: $(CROSSCHECK_READY)
 	$(BIN)/python docs/why_counters_disagree.py
+
+## bench: issue 9's benchmarks (cold CLI vs frameworks, 10..10,000-layer specs, 10,000-point sweeps);
+## writes docs/performance.md (about 5-10 minutes on 2 cores)
+bench: $(CROSSCHECK_READY)
+	KERAS_BACKEND=torch $(BIN)/python bench/run.py
 
 lint: $(CORE)
 	$(BIN)/ruff check analyzer tests
