@@ -627,6 +627,18 @@ class GroupNorm(nn.Module):
             self.norm.bias.copy_(torch.as_tensor(weights["beta"]))
 
 
+@torch.no_grad()
+def load_loop_weights(module, weights):
+    """Keras weights into a recurrent loop of two nn.Linear (kernel, recurrent_kernel): Keras has one
+    bias vector, so a second (CuDNN-style) recurrent bias is zero."""
+    module.kernel.weight.copy_(torch.as_tensor(weights["kernel"]).T)
+    module.recurrent_kernel.weight.copy_(torch.as_tensor(weights["recurrent_kernel"]).T)
+    if "bias" in weights:
+        module.kernel.bias.copy_(torch.as_tensor(weights["bias"]))
+        if module.recurrent_kernel.bias is not None:
+            module.recurrent_kernel.bias.zero_()
+
+
 class KerasRNN(nn.Module):
     """Keras SimpleRNN as a loop over time: h = act(x W + b + h U)."""
 
@@ -653,12 +665,7 @@ class KerasRNN(nn.Module):
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
-        self.kernel.weight.copy_(torch.as_tensor(weights["kernel"]).T)
-        self.recurrent_kernel.weight.copy_(torch.as_tensor(weights["recurrent_kernel"]).T)
-        if "bias" in weights:
-            self.kernel.bias.copy_(torch.as_tensor(weights["bias"]))
-            if self.recurrent_kernel.bias is not None:
-                self.recurrent_kernel.bias.zero_()
+        load_loop_weights(self, weights)
 
 
 class KerasLSTM(nn.Module):
@@ -702,12 +709,7 @@ class KerasLSTM(nn.Module):
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
-        self.kernel.weight.copy_(torch.as_tensor(weights["kernel"]).T)
-        self.recurrent_kernel.weight.copy_(torch.as_tensor(weights["recurrent_kernel"]).T)
-        if "bias" in weights:
-            self.kernel.bias.copy_(torch.as_tensor(weights["bias"]))
-            if self.recurrent_kernel.bias is not None:
-                self.recurrent_kernel.bias.zero_()
+        load_loop_weights(self, weights)
 
 
 class Embedding(nn.Module):
