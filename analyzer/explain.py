@@ -22,7 +22,7 @@ import sympy
 
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError, did_you_mean
-from analyzer.formats.common import shape_formula, shape_value
+from analyzer.formats.common import outputs_formula, outputs_value, shape_formula
 from analyzer.layers.activations import PER_ELEMENT_FLOPS
 from analyzer.report import FLOP_KINDS, LayerRow, Report
 from analyzer.symbolic import product, render
@@ -300,7 +300,7 @@ def explain(report: Report, layer: str) -> str:
     values = ", ".join(f"{k}={v}" for k, v in report.symbol_values().items()) or "no symbols"
     ex = _Explainer(report)
     shapes = ", ".join(shape_formula(s) for s in row.input_shapes) or "none (a model input)"
-    out_f, out_v = shape_formula(row.output_shape), shape_value(report, row.output_shape)
+    out_f, out_v = outputs_formula(row.output_shapes), outputs_value(report, row.output_shapes)
     lines = [f"{row.name} ({row.type}) at {values}",
              f"  input shape(s): {shapes}",
              f"  output shape:   {out_f}" + (f" = {out_v}" if out_v != out_f else "")]

@@ -42,20 +42,25 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         _require_pending_sizes(entry.pending, ctx)
         sources = wiring[entry.name]
         result: LayerResult = LAYERS[entry.type].handler(entry.spec, [shapes[s] for s in sources], ctx)
-        for axis, dim in enumerate(result.output_shape, start=1):
-            if dim.is_Integer and dim >= 1:
-                continue
-            text = render(dim)
-            ctx.require_at_least(dim, 1, f"output axis {axis} ({text}) must be at least 1",
-                                 violation=f"output axis {axis} ({text}) would be empty")
+        several = len(result.output_shapes) > 1
+        for i, shape in enumerate(result.output_shapes):
+            which = f"output {i} " if several else "output "
+            for axis, dim in enumerate(shape, start=1):
+                if dim.is_Integer and dim >= 1:
+                    continue
+                text = render(dim)
+                ctx.require_at_least(dim, 1, f"{which}axis {axis} ({text}) must be at least 1",
+                                     violation=f"{which}axis {axis} ({text}) would be empty")
         constraints.extend(ctx.constraints)
         notes.extend(ctx.notes)
-        shapes[entry.name] = result.output_shape
+        for i, shape in enumerate(result.output_shapes):
+            shapes[output_reference(entry.name, i)] = shape
         counts = Counts.from_result(result, trainable=entry.spec.trainable)
         if entry.multiplier != 1:
             counts = counts.scaled(entry.multiplier)
         rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
-                                    tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier)
+                                    tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier,
+                                    result.more_outputs)
     for repeat in spec.symbolic_repeats:
         constraints.extend(_require_shape_kept(repeat, shapes, spec, bias))
     symbol_locations = {"": spec.source.key(("symbols",)) or spec.source.value(())}
@@ -127,33 +132,104 @@ def _wire(spec: Spec) -> dict[str, list[str]]:
             names = ", ".join(x.name for x in spec.inputs)
             raise GraphError(f"the first layer must name its 'inputs' when the model has several ({names})",
                              location=entry.location, layer=entry.name, layer_type=entry.type)
+        resolved = []
         for source in sources:
-            if source not in known:
+            layer, _, _ = source.partition(":")
+            if layer not in known:
                 raise GraphError(f"input '{source}' is not a layer or model input of this spec", location=location,
                                  layer=entry.name, layer_type=entry.type,
-                                 hint=did_you_mean(source, [k for k in known if k != entry.name]))
-            if source == entry.name:
+                                 hint=did_you_mean(layer, [k for k in known if k != entry.name]))
+            if layer == entry.name:
                 raise GraphError("a layer cannot be its own input", location=location, layer=entry.name, layer_type=entry.type)
-        arity = type(entry.spec).arity
-        if arity is not None and len(sources) != arity:
-            raise GraphError(f"takes {arity} input{'s' if arity > 1 else ''}, got {len(sources)}",
-                             location=location, layer=entry.name, layer_type=entry.type)
-        if arity is None and len(sources) < 2:
-            raise GraphError(f"takes two or more inputs, got {len(sources)}", location=location,
-                             layer=entry.name, layer_type=entry.type, hint="list them under 'inputs:'")
-        wiring[entry.name] = sources
+            resolved.append(_resolve(source, known, f"input '{source}'", location, entry))
+        _check_input_count(entry, len(resolved), location)
+        wiring[entry.name] = resolved
     for name, location in zip(spec.outputs, spec.output_locations):
-        if name not in known:
+        if name.partition(":")[0] not in known:
             raise GraphError(f"output '{name}' is not a layer of this spec", location=location, hint=did_you_mean(name, known))
+        _resolve(name, known, f"output '{name}'", location, None)
     return wiring
+
+
+def output_reference(layer: str, index: int) -> str:
+    """The canonical reference to output `index` of `layer`: `layer` for the first, `layer:index` for the others."""
+    return layer if index == 0 else f"{layer}:{index}"
+
+
+def split_reference(reference: str) -> tuple[str, int]:
+    """A canonical reference (`enc`, `enc:2`) as (layer, output index)."""
+    layer, _, index = reference.partition(":")
+    return layer, int(index) if index else 0
+
+
+def model_outputs(spec: Spec) -> list[str]:
+    """The spec's `outputs:` as canonical references (`enc:state_h` -> `enc:1`); call after the spec is analyzed."""
+    known: dict[str, object] = {e.name: e for e in [*spec.inputs, *spec.layers]}
+    return [_resolve(name, known, f"output '{name}'", location, None)
+            for name, location in zip(spec.outputs, spec.output_locations)]
+
+
+def _output_names(entry: object) -> tuple[str, ...]:
+    return entry.spec.output_names() if isinstance(entry, LayerEntry) else ("output",)
+
+
+def _resolve(reference: str, known: dict[str, object], what: str, location: object, reader: LayerEntry | None) -> str:
+    """`LAYER`, `LAYER:INDEX` or `LAYER:OUTPUT` (Keras' order and names of the layer's outputs) as a canonical
+    reference; LAYER is known. Layer names never hold ':', so the first one splits."""
+    layer, colon, port = reference.partition(":")
+    if not colon:
+        return layer
+    source = known[layer]
+    names = _output_names(source)
+    listing = ", ".join(f"{i} {n}" for i, n in enumerate(names))
+    where = {"location": location, "layer": reader.name if reader else None, "layer_type": reader.type if reader else None}
+    if port.isdigit():
+        index = int(port)
+        if index < len(names):
+            return output_reference(layer, index)
+        if len(names) == 1:
+            raise GraphError(f"{what}: {_what(source)} has one output (refer to it as '{layer}')",
+                             hint=_states_hint(source), **where)
+        raise GraphError(f"{what}: {_what(source)} has {len(names)} outputs ({listing}): no output {index}", **where)
+    if port in names:
+        return output_reference(layer, names.index(port))
+    if not port:
+        raise GraphError(f"{what}: nothing after ':' (write {layer}:1 or {layer}:NAME, NAME one of its outputs: {listing})",
+                         **where)
+    hint = did_you_mean(port, names) or _states_hint(source)
+    raise GraphError(f"{what}: {_what(source)} has no output '{port}' (its outputs: {listing})", hint=hint, **where)
+
+
+def _states_hint(source: object) -> str | None:
+    if isinstance(source, LayerEntry) and source.spec.state_input_names() and len(_output_names(source)) == 1:
+        return "return_state: true gives a recurrent layer its final states as more outputs"
+    return None
+
+
+def _check_input_count(entry: LayerEntry, count: int, location: object) -> None:
+    """Keras' arity, plus the initial state a recurrent layer may take after its sequence."""
+    where = {"location": location, "layer": entry.name, "layer_type": entry.type}
+    arity = type(entry.spec).arity
+    states = entry.spec.state_input_names()
+    if arity == 1 and states and count != 1:
+        if count != 1 + len(states):
+            names = ", ".join(states)
+            raise GraphError(f"takes 1 input (the sequence), or {1 + len(states)} with its initial state "
+                             f"(the sequence, then {names}), got {count}", **where)
+        return
+    if arity is not None and count != arity:
+        raise GraphError(f"takes {arity} input{'s' if arity > 1 else ''}, got {count}", **where)
+    if arity is None and count < 2:
+        raise GraphError(f"takes two or more inputs, got {count}", hint="list them under 'inputs:'", **where)
 
 
 def _topological_order(spec: Spec, wiring: dict[str, list[str]]) -> list[LayerEntry]:
     """Layers in dependency order, keeping file order where free (Kahn's algorithm)."""
     by_name = {e.name: e for e in spec.layers}
-    waiting = {name: sum(1 for s in sources if s in by_name) for name, sources in wiring.items()}
+    layers_read = {name: list(dict.fromkeys(split_reference(s)[0] for s in sources)) for name, sources in wiring.items()}
+    waiting = {name: sum(1 for s in sources if s in by_name) for name, sources in layers_read.items()}
     users: dict[str, list[str]] = {name: [] for name in by_name}
-    for name, sources in wiring.items():
+    for name, sources in layers_read.items():
         for s in sources:
             if s in by_name:
                 users[s].append(name)
@@ -169,7 +245,7 @@ def _topological_order(spec: Spec, wiring: dict[str, list[str]]) -> list[LayerEn
                 heapq.heappush(ready, by_name[user].index)
     if len(order) < len(spec.layers):
         stuck = [e.name for e in spec.layers if waiting[e.name] > 0]
-        cycle = _find_cycle(stuck, wiring)
+        cycle = _find_cycle(stuck, layers_read)
         first = by_name[cycle[0]]
         raise GraphError("the layers form a cycle: " + " -> ".join([*cycle, cycle[0]]),
                          location=first.field_locations.get("inputs") or first.location, layer=first.name, layer_type=first.type)
@@ -192,13 +268,13 @@ def _find_cycle(stuck: list[str], wiring: dict[str, list[str]]) -> list[str]:
 def _check_all_used(spec: Spec, wiring: dict[str, list[str]]) -> None:
     """Every layer and input must feed an output: Keras would silently drop the rest."""
     used: set[str] = set()
-    stack = list(spec.outputs)
+    stack = [name.partition(":")[0] for name in spec.outputs]
     while stack:
         name = stack.pop()
         if name in used:
             continue
         used.add(name)
-        stack.extend(wiring.get(name, []))
+        stack.extend(split_reference(s)[0] for s in wiring.get(name, []))
     for entry in [*spec.inputs, *spec.layers]:
         if entry.name not in used:
             outputs = ", ".join(spec.outputs)

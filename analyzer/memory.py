@@ -26,7 +26,14 @@ class PeakMemory:
 
 
 def activation_elements(report: Report) -> dict[str, sympy.Expr]:
-    return {name: product(row.output_shape) for name, row in report.layers.items()}
+    """Elements of each layer's output; all outputs of a layer with several (return_state) together,
+    freed after the last reader of any of them."""
+    return {name: sympy.Add(*(product(shape) for shape in row.output_shapes)) for name, row in report.layers.items()}
+
+
+def _layer(reference: str) -> str:
+    """The layer of an input reference: `enc` for `enc:1` (an output of a layer with several)."""
+    return reference.partition(":")[0]
 
 
 def peak_activations(report: Report, outputs: tuple[str, ...] = ()) -> PeakMemory:
@@ -39,9 +46,9 @@ def peak_activations(report: Report, outputs: tuple[str, ...] = ()) -> PeakMemor
     order = {name: i for i, name in enumerate(names)}
     last_use = {name: order[name] for name in names}
     for name, row in report.layers.items():
-        for source in row.inputs:
+        for source in map(_layer, row.inputs):
             last_use[source] = max(last_use[source], order[name])
-    keep = set(outputs) or {names[-1]}
+    keep = {_layer(o) for o in outputs} or {names[-1]}
     for name in keep:
         last_use[name] = len(names)
     sizes = activation_elements(report)
@@ -68,7 +75,7 @@ def weight_bytes(report: Report, dtype: str) -> sympy.Expr:
 
 def model_outputs(report: Report) -> tuple[str, ...]:
     """The layers no other layer reads: the model's outputs (and any dead ends, which stay alive too)."""
-    read = {source for row in report.layers.values() for source in row.inputs}
+    read = {_layer(source) for row in report.layers.values() for source in row.inputs}
     return tuple(name for name in report.layers if name not in read)
 
 
@@ -98,7 +105,7 @@ def memory_summary(report: Report, dtype: str = "float32") -> MemorySummary | No
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
     grouped = any(row.spec is None and row.type != "InputLayer" for row in report.layers.values())  # Report.grouped
-    if not report.layers or grouped or any(s not in report.layers for row in report.layers.values() for s in row.inputs):
+    if not report.layers or grouped or any(_layer(s) not in report.layers for row in report.layers.values() for s in row.inputs):
         return None
     sizes = activation_elements(report)
     largest = max(sizes, key=lambda name: report.value(sizes[name]))  # first of equals, in graph order

@@ -5,8 +5,9 @@ symbol values at which numbers are shown. Formulas are sympy expressions;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -16,9 +17,31 @@ from analyzer import constraints as constraint_rules
 from analyzer.constraints import MAX_VALUE_BITS, Constraint, Note
 from analyzer.errors import DomainError, Location, UsageError, did_you_mean
 from analyzer.layers.base import LayerResult, LayerSpec, Shape
-from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate, evaluate_int, product, render
+from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate_int, exact_value, product, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
+
+
+def _sum(terms: Iterable[sympy.Expr]) -> sympy.Expr:
+    """sympy.Add(*terms), with each object counted first: layers of one shape share their formula
+    objects (the 10,000-layer conv stack has ~340 distinct ones per quantity), and Add compares
+    terms by equality, slowly when their hashes collide (2**k and 2**(k + 61) hash alike)."""
+    counted: dict[int, list[Any]] = {}
+    for term in terms:
+        entry = counted.get(id(term))
+        if entry is None:
+            counted[id(term)] = [term, 1]
+        else:
+            entry[1] += 1
+    return sympy.Add(*(term if n == 1 else n * term for term, n in counted.values()))
+
+
+def _numerator(value: int | Fraction) -> int:
+    return value if isinstance(value, int) else value.numerator
+
+
+def _denominator(value: int | Fraction) -> int:
+    return 1 if isinstance(value, int) else value.denominator
 QUANTITIES = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
 
 
@@ -45,12 +68,14 @@ class Counts:
             params = {"trainable_params": ZERO, "non_trainable_params": result.trainable_params + result.non_trainable_params}
         return cls(**params, macs=result.macs, dot=result.dot, bias=result.bias, activation=result.activation, other=result.other)
 
-    @property
+    # params and flops are built once per Counts: one object, which the formats then render and
+    # evaluate by identity (symbolic.render, Report.value) instead of a new sum each time (issue 9).
+    @cached_property
     def params(self) -> sympy.Expr:
         """Trainable plus non-trainable parameters, as Keras' model.summary() counts them."""
         return self.trainable_params + self.non_trainable_params
 
-    @property
+    @cached_property
     def flops(self) -> sympy.Expr:
         """All floating-point operations: dot + bias + activation + other."""
         return self.dot + self.bias + self.activation + self.other
@@ -86,6 +111,12 @@ class LayerRow:
     spec: LayerSpec | None = None  # None for model inputs (InputLayer rows)
     groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
     multiplier: sympy.Expr = ONE  # copies the row stands for (inside a block repeated a symbolic number of times)
+    more_outputs: tuple[Shape, ...] = ()  # outputs 1, 2, ... of a layer with several (return_state); read as `NAME:i`
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        """Every output's shape: the one of `output_shape`, then those of a layer with several (Keras' order)."""
+        return (self.output_shape, *self.more_outputs)
 
 
 @dataclass(frozen=True)
@@ -114,11 +145,25 @@ class Report:
     def total(self) -> Counts:
         """Sums of the rows, built in one flattening per quantity (pairwise sums are quadratic)."""
         rows = [row.counts for row in self.layers.values()]
-        return Counts(*(sympy.Add(*(getattr(c, f.name) for c in rows)) for f in fields(Counts)))
+        return Counts(*(_sum(getattr(c, f.name) for c in rows) for f in fields(Counts)))
 
     def value(self, expr: sympy.Expr | int) -> int:
         """The exact integer value of a formula at this report's symbol values."""
-        return evaluate_int(expr, self.values)
+        if isinstance(expr, int):
+            return int(expr)
+        hit = self._values_by_id.get(id(expr))
+        if hit is not None and hit[0] is expr:
+            return hit[1]
+        value = evaluate_int(expr, self.values)
+        self._values_by_id[id(expr)] = (expr, value)
+        return value
+
+    @cached_property
+    def _values_by_id(self) -> dict[int, tuple[sympy.Expr, int]]:
+        """Values already computed, by expression object: the formats ask for the same few objects
+        many times (issue 9). An entry keeps its expression alive, so its id stays its own; `at()`
+        and `replace()` make a new Report, with new values and an empty memo."""
+        return {}
 
     def symbol(self, name: str) -> SizeSymbol:
         """The declared symbol `name` (UsageError, with a suggestion, if there is none)."""
@@ -159,29 +204,45 @@ class Report:
         """
         at = ", ".join(f"{k}={v}" if v.bit_length() < 100 else f"{k}=<{len(str(v))} digits>"
                        for k, v in self.symbol_values().items())
+        # Layers share their shape and formula objects: judge each object once (issue 9).
+        judged: dict[tuple[str, int], tuple[Any, bool]] = {}
+
+        def too_large(kind: str, expr: Any) -> bool:
+            hit = judged.get((kind, id(expr)))
+            if hit is None or hit[0] is not expr:
+                if kind == "value":
+                    value = exact_value(expr, self.values)
+                    verdict = max(abs(_numerator(value)), _denominator(value)).bit_length() > MAX_VALUE_BITS
+                else:
+                    verdict = any(max(abs(a.p), a.q).bit_length() > MAX_VALUE_BITS
+                                  for a in sympy.sympify(expr).atoms(sympy.Rational))
+                hit = judged[(kind, id(expr))] = (expr, verdict)  # holds expr: its id stays its own
+            return hit[1]
+
         for row in self.layers.values():
-            checked = [(f"output shape axis {i}", d) for i, d in enumerate(row.output_shape, start=1)]
+            checked = [(f"output shape axis {i}", d) for shape in row.output_shapes for i, d in enumerate(shape, start=1)]
             for what, expr in checked:
-                self._check_magnitude(expr, what, at, row)
+                if too_large("value", expr):
+                    self._check_magnitude(expr, what, at, row)
             if formulas:
                 for f in fields(row.counts):
                     expr = getattr(row.counts, f.name)
-                    if any(max(abs(a.p), a.q).bit_length() > MAX_VALUE_BITS for a in sympy.sympify(expr).atoms(sympy.Rational)):
+                    if too_large("coefficients", expr):
                         raise DomainError(f"the {f.name.replace('_', ' ')} formula has a coefficient larger than "
                                           f"2**{MAX_VALUE_BITS} (nnspec's cap on numbers)",
                                           location=row.location, layer=row.name, layer_type=row.type)
         total = self.total
         for q in (*QUANTITIES, *FLOP_KINDS):
-            value = evaluate(total.quantity(q), self.values)
-            if abs(value.p).bit_length() > MAX_VALUE_BITS:  # name the layer that counts most
+            value = exact_value(total.quantity(q), self.values)
+            if abs(_numerator(value)).bit_length() > MAX_VALUE_BITS:  # name the layer that counts most
                 rows = [r for r in self.layers.values() if r.counts.quantity(q) != 0] or list(self.layers.values())
-                largest = max(rows, key=lambda r: abs(evaluate(r.counts.quantity(q), self.values)))
+                largest = max(rows, key=lambda r: abs(exact_value(r.counts.quantity(q), self.values)))
                 self._check_magnitude(largest.counts.quantity(q), q.replace("_", " "), at, largest)
                 self._check_magnitude(total.quantity(q), f"the total {q.replace('_', ' ')} (largest here)", at, largest)
 
     def _check_magnitude(self, expr: sympy.Expr, what: str, at: str, row: LayerRow | None) -> None:
-        value = evaluate(expr, self.values)
-        if max(abs(value.p), value.q).bit_length() > MAX_VALUE_BITS:
+        value = exact_value(expr, self.values)
+        if max(abs(_numerator(value)), _denominator(value)).bit_length() > MAX_VALUE_BITS:
             where = f" at {at}" if at and sympy.sympify(expr).free_symbols else ""
             raise DomainError(f"{what} is larger than 2**{MAX_VALUE_BITS}{where} (nnspec's cap on numbers)",
                               location=row.location if row else None, layer=row.name if row else None,
@@ -208,7 +269,8 @@ class Report:
             if first is None:
                 rows[name] = replace(row, name=name, type=block, spec=None, groups=row.groups[:depth - 1])
             else:  # the last layer of a block gives its output shape
-                rows[name] = replace(first, output_shape=row.output_shape, counts=first.counts + row.counts)
+                rows[name] = replace(first, output_shape=row.output_shape, more_outputs=row.more_outputs,
+                                     counts=first.counts + row.counts)
         return replace(self, layers=rows)
 
     def domain(self) -> list[str]:
@@ -238,7 +300,9 @@ class Report:
                     "type": row.type,
                     "inputs": list(row.inputs),
                     "output_shape": [render(d) for d in row.output_shape],
-                    "activations": self.formula(product(row.output_shape)),
+                    **({"output_shapes": [[render(d) for d in shape] for shape in row.output_shapes]}
+                       if row.more_outputs else {}),
+                    "activations": self.formula(sympy.Add(*(product(shape) for shape in row.output_shapes))),
                     **self.quantities(row.counts),
                 }
                 for row in self.layers.values()

@@ -109,8 +109,9 @@ def recurrent_loop_gru(row: LayerRow) -> Outcome:
 
 def attention(row: LayerRow) -> Outcome:
     """MultiHeadAttention: its projections (aten::linear, `linear_flop_jit`) and the heads' two aten::matmul
-    (`matmul_flop_jit`: prod(first shape) · last dim of the second); the scaling (aten::div), aten::softmax and the
-    gate's aten::sigmoid and aten::mul are unsupported."""
+    (`matmul_flop_jit`: prod(first shape) · last dim of the second; with attention_axes two aten::einsum,
+    `einsum_flop_jit`: numpy's optimal-path FLOP count / 2, the MACs of one contraction); the scaling
+    (aten::div), aten::softmax and the gate's aten::sigmoid and aten::mul are unsupported."""
     att = export.attention(row)
     counted = sum((linear.macs for linear in att.linears), ZERO) + att.score_macs + att.value_macs
     return Skipped(_unsupported(export.attention_ops(att)), counted)

@@ -105,9 +105,11 @@ def recurrent_loop_gru(row: LayerRow) -> sympy.Expr:
 def attention(row: LayerRow) -> sympy.Expr:
     """MultiHeadAttention: its nn.Linear projections (`linear_flops_counter_hook`, bias included), plus the two
     torch.matmul of the heads, which ptflops patches (`_matmul_tensor_flops_hook`: prod(input.shape) ·
-    other.shape[-1]); the divide, torch.softmax and the gate's torch.sigmoid and * are not patched."""
+    other.shape[-1]); the divide, torch.softmax and the gate's torch.sigmoid and * are not patched, nor is
+    torch.einsum (the products with attention_axes): only the projections then."""
     att = export.attention(row)
-    return sum((_linear(linear) for linear in att.linears), ZERO) + att.score_macs + att.value_macs
+    products = ZERO if att.einsum else att.score_macs + att.value_macs
+    return sum((_linear(linear) for linear in att.linears), ZERO) + products
 
 
 def batch_normalization(row: LayerRow) -> sympy.Expr:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import sympy
 
+from analyzer.layers.attention import attention_extent, keras_axis
 from analyzer.report import LayerRow
 from analyzer.symbolic import ONE, floor_div, product
 
@@ -239,12 +240,14 @@ def batch_norm_extra_op(row: LayerRow) -> str | None:
 class Attention:
     """torch_modules.MultiHeadAttention: nn.Linear projections (query, key, value, gate with use_gate, output),
     q / sqrt(key_dim), two torch.matmul per head (q k^T over the key positions, then times v), torch.softmax,
-    and with use_gate torch.sigmoid and a * ."""
+    and with use_gate torch.sigmoid and a * . With attention_axes the two products are torch.einsum calls
+    (Keras' equations), over the attended axes only."""
 
     linears: list[Linear]
-    score_macs: sympy.Expr  # heads · Pq · Pk · key_dim
-    value_macs: sympy.Expr  # heads · Pq · Pk · value_dim
+    score_macs: sympy.Expr  # heads · B · Qa · Va · key_dim (B = 1, Qa = Pq, Va = Pk without attention_axes)
+    value_macs: sympy.Expr  # heads · B · Qa · Va · value_dim
     gate: bool
+    einsum: bool  # attention over some position axes only: torch.einsum instead of torch.matmul
 
 
 def attention(row: LayerRow) -> Attention:
@@ -255,13 +258,19 @@ def attention(row: LayerRow) -> Attention:
     value_dim = spec.value_dim if spec.value_dim is not None else key_dim
     out = product(spec.output_shape) if spec.output_shape else query[-1]
     pq, pk, pv = product(query[:-1]), product(key[:-1]), product(value[:-1])
+    attended = (list(range(len(query) - 1)) if spec.attention_axes is None
+                else sorted(keras_axis(axis, len(query)) - 1 for axis in spec.attention_axes))
+    batch, qa, va = attention_extent(attended, query, value)
     bias = has_bias(row)
     linears = [Linear(ONE, pq, query[-1], heads * key_dim, bias), Linear(ONE, pk, key[-1], heads * key_dim, bias),
                Linear(ONE, pv, value[-1], heads * value_dim, bias)]
     if spec.use_gate:
         linears.append(Linear(ONE, pq, query[-1], heads * value_dim, bias))
     linears.append(Linear(ONE, pq, heads * value_dim, out, bias))
-    return Attention(linears, heads * pq * pk * key_dim, heads * pq * pk * value_dim, bool(spec.use_gate))
+    pairs = heads * batch * qa * va
+    # to_torch takes the matmul path when the axes listed are every position axis (torch_builders._attention_axes)
+    einsum = attended != list(range(len(query) - 1))
+    return Attention(linears, pairs * key_dim, pairs * value_dim, bool(spec.use_gate), einsum)
 
 
 def attention_ops(att: Attention) -> list[str]:
@@ -321,7 +330,7 @@ def conv_transpose(row: LayerRow) -> ConvTranspose:
 
 # -- wrappers: the wrapped layer's module(s), counted by the wrapped layer's own rule --
 
-MERGE_MODE_OPS = {"concat": (), "sum": ("aten::add",), "mul": ("aten::mul",), "ave": ("aten::add", "aten::div")}
+MERGE_MODE_OPS = {None: (), "concat": (), "sum": ("aten::add",), "mul": ("aten::mul",), "ave": ("aten::add", "aten::div")}
 
 
 def wrapped_row(row: LayerRow, input_shape: tuple, output_shape: tuple, share: sympy.Expr, **changes: object) -> LayerRow:

@@ -65,6 +65,7 @@ def gru(layer: Any, plan: LayerPlan) -> Construct:
         use_bias=plan.use_bias(layer.use_bias),
         reset_after=layer.reset_after or layer.cudnn_compatible,
         return_sequences=layer.return_sequences,
+        return_state=layer.return_state or None,
         go_backwards=layer.go_backwards,
         dropout=layer.dropout,
         recurrent_dropout=layer.recurrent_dropout,
@@ -221,7 +222,8 @@ def group_normalization(layer: Any, plan: LayerPlan) -> Construct:
 def simple_rnn(layer: Any, plan: LayerPlan) -> Construct:
     return Construct.of("SimpleRNN", units=plan.int(layer.units), activation=layer.activation,
                         use_bias=plan.use_bias(layer.use_bias), return_sequences=layer.return_sequences,
-                        go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout)
+                        return_state=layer.return_state or None, go_backwards=layer.go_backwards, dropout=layer.dropout,
+                        recurrent_dropout=layer.recurrent_dropout)
 
 
 @KERAS_BUILDERS.register("LSTM")
@@ -230,8 +232,8 @@ def lstm(layer: Any, plan: LayerPlan) -> Construct:
     # only ever add up, so a Keras 3 LSTM computes the same function with 4*units fewer params.
     return Construct.of("LSTM", units=plan.int(layer.units), activation=layer.activation,
                         recurrent_activation=layer.recurrent_activation, use_bias=plan.use_bias(layer.use_bias),
-                        return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
-                        dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout)
+                        return_sequences=layer.return_sequences, return_state=layer.return_state or None,
+                        go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout)
 
 
 @KERAS_BUILDERS.register("Embedding")
@@ -251,6 +253,7 @@ def multi_head_attention(layer: Any, plan: LayerPlan) -> Construct:
         use_bias=plan.use_bias(layer.use_bias),
         use_gate=layer.use_gate,
         dropout=layer.dropout,
+        attention_axes=tuple(layer.attention_axes) if layer.attention_axes is not None else None,
     ), call="args")
 
 
@@ -283,8 +286,8 @@ def bidirectional(layer: Any, plan: LayerPlan) -> Construct:
     if layer.layer.go_backwards:
         raise plan.error("Keras 3's Bidirectional refuses a wrapped layer with go_backwards: true (it builds the "
                          "backward copy with the same go_backwards)", hint="drop go_backwards from the wrapped layer")
-    return Construct.of("Bidirectional", layer=_wrapped(plan, plan.input_shape, plan.output_shape),
-                        merge_mode=layer.merge_mode)
+    return Construct.of("Bidirectional", layer=_wrapped(plan, plan.input_shapes[0], plan.output_shape),
+                        merge_mode=layer.merge_mode if layer.merge_mode is not None else Ref("None"))
 
 
 @KERAS_BUILDERS.register("TimeDistributed")

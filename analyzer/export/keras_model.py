@@ -8,9 +8,12 @@ import keras
 
 from analyzer.export.keras_builders import KERAS_BUILDERS
 from analyzer.export.plan import Construct, ExportPlan, Ref
+from analyzer.graph import output_reference
 
 
 def _value(value: Any) -> Any:
+    if isinstance(value, Ref) and value.text == "None":  # an argument whose None is not Keras' default (merge_mode)
+        return None
     if isinstance(value, Ref):  # "ops.cos" -> keras.ops.cos
         obj: Any = keras
         for part in value.text.split("."):
@@ -23,7 +26,7 @@ def _value(value: Any) -> Any:
 
 def instantiate(construct: Construct, name: str, trainable: bool = True) -> keras.layers.Layer:
     cls = getattr(keras.layers, construct.cls)
-    kwargs = {k: _value(v) for k, v in construct.kwargs.items() if v is not None}
+    kwargs = {k: _value(v) for k, v in construct.kwargs.items() if v is not None}  # Ref("None") stays
     if not trainable:
         kwargs["trainable"] = False
     return cls(**kwargs, name=name)
@@ -38,10 +41,15 @@ def build_keras(plan: ExportPlan) -> keras.Model:
         construct = KERAS_BUILDERS.build(layer)
         klayer = instantiate(construct, layer.keras_name, layer.spec.trainable)
         args = [tensors[s] for s in layer.inputs]
-        if not layer.multi_input:
-            tensors[layer.name] = klayer(args[0])
+        if layer.initial_state:  # a recurrent layer's sequence, then its initial state
+            out = klayer(args[0], initial_state=args[1:])
+        elif not layer.multi_input:
+            out = klayer(args[0])
         else:
-            tensors[layer.name] = klayer(*args) if construct.call == "args" else klayer(args)
+            out = klayer(*args) if construct.call == "args" else klayer(args)
+        outs = list(out) if layer.more_outputs else [out]  # return_state, merge_mode None: a list, in Keras' order
+        for i, tensor in enumerate(outs):
+            tensors[output_reference(layer.name, i)] = tensor
     inputs = [tensors[x.name] for x in plan.inputs]
     outputs = [tensors[o] for o in plan.outputs]
     return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,

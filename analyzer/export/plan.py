@@ -20,7 +20,7 @@ from typing import Any
 import sympy
 
 from analyzer.errors import Location, NNSpecError
-from analyzer.graph import BIAS_MODES, analyze_spec
+from analyzer.graph import BIAS_MODES, analyze_spec, model_outputs, output_reference, split_reference
 from analyzer.layers.base import LayerSpec
 from analyzer.report import Counts, LayerRow, Report
 from analyzer.spec.loader import Spec, load_spec, parse_spec
@@ -33,7 +33,8 @@ class ExportError(NNSpecError):
 
 @dataclass(frozen=True)
 class Ref:
-    """A reference to a framework object by its source text, e.g. `Ref("ops.cos")` for a Keras Lambda."""
+    """A reference to a framework object by its source text, e.g. `Ref("ops.cos")` for a Keras Lambda;
+    `Ref("None")` is an explicit None (a None argument is otherwise left out, for the framework's default)."""
 
     text: str
 
@@ -85,6 +86,17 @@ class LayerPlan:
     keras_name: str = ""  # the spec name where Keras accepts it (see keras_names)
     row: LayerRow | None = None  # the report row this layer comes from
     copies: int = 1  # > 1: one of the copies of a block repeated a symbolic number of times
+    more_outputs: tuple[tuple[int, ...], ...] = ()  # shapes of outputs 1, 2, ... (return_state, merge_mode None)
+    output_attrs: tuple[str, ...] = ()  # a Python name per output (the first is `attr`)
+
+    @property
+    def output_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return (self.output_shape, *self.more_outputs)
+
+    @property
+    def initial_state(self) -> bool:
+        """Whether the layer takes an initial state after its sequence (Keras' `initial_state=`)."""
+        return bool(self.spec.state_input_names()) and len(self.inputs) > 1
 
     @property
     def counts(self) -> Counts:
@@ -137,8 +149,11 @@ class ExportPlan:
 
     @property
     def attrs(self) -> dict[str, str]:
-        """Spec name -> Python identifier, for inputs and layers."""
-        return {x.name: x.attr for x in [*self.inputs, *self.layers]}
+        """Spec name (or `NAME:i` for output i of a layer with several) -> Python identifier, for inputs and layers."""
+        out = {x.name: x.attr for x in self.inputs}
+        for layer in self.layers:
+            out.update({output_reference(layer.name, i): attr for i, attr in enumerate(layer.output_attrs or (layer.attr,))})
+        return out
 
     @property
     def class_name(self) -> str:
@@ -164,21 +179,26 @@ def plan_export(spec: str | Path | Spec, values: Mapping[str, int] | None = None
         report = report.at(**values)
     rows = [row for row in report.layers.values() if row.spec is not None]
     layers = _unroll(rows, spec, report)  # (name, row, inputs, copies)
-    outputs = [_renamed_output(o, spec, report) for o in spec.outputs]
+    outputs = [_renamed_output(o, spec, report) for o in model_outputs(spec)]
     all_names = [*(x.name for x in spec.inputs), *(name for name, *_ in layers)]
-    attrs = python_names(all_names)
+    more = [f"{name}:{row.spec.output_names()[i]}" for name, row, *_ in layers for i in range(1, len(row.output_shapes))]
+    attrs = python_names([*all_names, *more])  # a variable per output, for the written files
     knames = keras_names(all_names)
     inputs = [InputPlan(x.name, attrs[x.name], tuple(report.value(d) for d in x.shape), knames[x.name]) for x in spec.inputs]
     shapes = {x.name: x.shape for x in inputs}
     planned = []
     for name, row, sources, copies in layers:
-        shape = tuple(report.value(d) for d in row.output_shape)
+        output_shapes = [tuple(report.value(d) for d in s) for s in row.output_shapes]
+        output_attrs = (attrs[name], *(attrs[f"{name}:{n}"] for n in row.spec.output_names()[1:len(output_shapes)]))
+        for i, attr in enumerate(output_attrs):
+            attrs[output_reference(name, i)] = attr
         planned.append(LayerPlan(
             name, attrs[name], row.type, row.spec, tuple(sources), tuple(attrs[s] for s in sources),
-            tuple(shapes[s] for s in sources), shape, row.location, report.values, bias, dict(options or {}),
-            knames[name], row, copies,
+            tuple(shapes[s] for s in sources), output_shapes[0], row.location, report.values, bias, dict(options or {}),
+            knames[name], row, copies, tuple(output_shapes[1:]), output_attrs,
         ))
-        shapes[name] = shape
+        for i, shape in enumerate(output_shapes):
+            shapes[output_reference(name, i)] = shape
     return ExportPlan(spec.name, spec.file, report.symbol_values(), inputs, planned, outputs, report, bias)
 
 
@@ -195,11 +215,13 @@ def _copy_name(name: str, instance: str, copy: int) -> str:
     return f"{instance}.block{copy}.{name[len(instance) + len('.each.'):]}"
 
 
-def _renamed_output(name: str, spec: Spec, report: Report) -> str:
+def _renamed_output(reference: str, spec: Spec, report: Report) -> str:
+    """A reference to the output of a symbolic repeat, as one to the last copy (`NAME:i` keeps its output index)."""
+    name, index = split_reference(reference)
     for r in spec.symbolic_repeats:
         if name == r.output:
-            return _copy_name(name, r.instance, report.value(r.times))
-    return name
+            return output_reference(_copy_name(name, r.instance, report.value(r.times)), index)
+    return reference
 
 
 def _unroll(rows: list[LayerRow], spec: Spec, report: Report) -> list[tuple[str, LayerRow, list[str], int]]:
@@ -221,8 +243,9 @@ def _unroll(rows: list[LayerRow], spec: Spec, report: Report) -> list[tuple[str,
             for member in body:
                 sources = []
                 for s in member.inputs:
-                    if s in inside:
-                        sources.append(_copy_name(s, repeat.instance, copy))
+                    if split_reference(s)[0] in inside:
+                        layer, index = split_reference(s)
+                        sources.append(output_reference(_copy_name(layer, repeat.instance, copy), index))
                     elif s == repeat.input and copy > 1:
                         sources.append(_copy_name(repeat.output, repeat.instance, copy - 1))
                     else:
@@ -270,7 +293,7 @@ class BuilderTable:
 RESERVED_NAMES = frozenset({
     # the generated files and SpecModel
     "self", "torch", "nn", "F", "keras", "layers", "ops", "os", "warnings", "build", "model", "main",
-    "INPUT_SHAPES", "spec_name", "spec_inputs", "spec_outputs", "spec_graph", "spec_names",
+    "INPUT_SHAPES", "spec_name", "spec_inputs", "spec_outputs", "spec_graph", "spec_names", "spec_outputs_of",
     # attributes of torch.nn.Module (torch 2.13; tests/crosscheck checks that this list covers dir(nn.Module))
     "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
     "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",

@@ -96,7 +96,9 @@ def keras_source(plan: ExportPlan) -> str:
         args = [attrs[s] for s in layer.inputs]
         listed = ", ".join(args) if construct.call == "args" else f"[{', '.join(args)}]"
         operand = listed if layer.multi_input else args[0]
-        lines.append(f"    {layer.attr} = {make}({operand})")
+        if layer.initial_state:
+            operand = f"{args[0]}, initial_state=[{', '.join(args[1:])}]"
+        lines.append(f"    {', '.join(layer.output_attrs or (layer.attr,))} = {make}({operand})")
     ins = [x.attr for x in plan.inputs]
     outs = [attrs[o] for o in plan.outputs]
     inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"
@@ -131,7 +133,8 @@ def torch_source(plan: ExportPlan) -> str:
     ins = [x.attr for x in plan.inputs]
     lines += ["", f"    def forward(self, {', '.join(ins)}):"]
     for layer in plan.layers:
-        lines.append(f"        {layer.attr} = self.{layer.attr}({', '.join(layer.input_attrs)})")
+        targets = ", ".join(layer.output_attrs or (layer.attr,))
+        lines.append(f"        {targets} = self.{layer.attr}({', '.join(layer.input_attrs)})")
     outs = [attrs[o] for o in plan.outputs]
     lines.append(f"        return {', '.join(outs)}")
     shapes = ", ".join(f"{x.attr!r}: {literal(x.shape)}" for x in plan.inputs)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.export.plan import BuilderTable, Construct, LayerPlan
+from analyzer.export.plan import BuilderTable, Construct, LayerPlan, Ref
+from analyzer.layers.attention import keras_axis
 
 TORCH_BUILDERS = BuilderTable("torch", "analyzer/export/torch_builders.py")
 
@@ -59,9 +60,10 @@ def gru(layer: Any, plan: LayerPlan) -> Construct:
     a loop over time with nn.Linear kernels. `native_gru=True` exports every GRU with sigmoid/tanh as
     nn.GRU, as a straightforward port does (for reset_after=False that is another function: same
     MACs, 3*units more bias parameters); other activations stay loops."""
-    _steps, features = plan.input_shape
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
     units = plan.int(layer.units)
-    common = dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards)
+    common = dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
+                  return_state=layer.return_state or None)
     standard = layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
     reset_after = layer.reset_after or layer.cudnn_compatible  # Keras 2's CuDNNGRU computes reset_after=True
     if standard and (reset_after or plan.options.get("native_gru")):
@@ -229,21 +231,21 @@ def group_normalization(layer: Any, plan: LayerPlan) -> Construct:
 
 @TORCH_BUILDERS.register("SimpleRNN")
 def simple_rnn(layer: Any, plan: LayerPlan) -> Construct:
-    _steps, features = plan.input_shape
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
     return Construct.of("KerasRNN", input_size=features, units=plan.int(layer.units), activation=layer.activation,
                         use_bias=plan.use_bias(layer.use_bias), return_sequences=layer.return_sequences,
-                        go_backwards=layer.go_backwards)
+                        go_backwards=layer.go_backwards, return_state=layer.return_state or None)
 
 
 @TORCH_BUILDERS.register("LSTM")
 def lstm(layer: Any, plan: LayerPlan) -> Construct:
     """KerasLSTM, a loop with nn.Linear kernels (nn.LSTM's fused CPU kernel is invisible to
     FlopCounterMode); cudnn_compatible adds the second bias vector of CuDNNLSTM and nn.LSTM."""
-    _steps, features = plan.input_shape
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
     return Construct.of("KerasLSTM", input_size=features, units=plan.int(layer.units), activation=layer.activation,
                         recurrent_activation=layer.recurrent_activation, use_bias=plan.use_bias(layer.use_bias),
                         return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
-                        recurrent_bias=layer.cudnn_compatible)
+                        recurrent_bias=layer.cudnn_compatible, return_state=layer.return_state or None)
 
 
 @TORCH_BUILDERS.register("Embedding")
@@ -262,7 +264,15 @@ def multi_head_attention(layer: Any, plan: LayerPlan) -> Construct:
     output_shape = plan.ints(layer.output_shape) if layer.output_shape else (query[-1],)
     return Construct.of("MultiHeadAttention", query_dim=query[-1], key_dim_in=key[-1], value_dim_in=value[-1],
                         num_heads=plan.int(layer.num_heads), key_dim=key_dim, value_dim=value_dim,
-                        output_shape=output_shape, use_bias=plan.use_bias(layer.use_bias), use_gate=layer.use_gate)
+                        output_shape=output_shape, use_bias=plan.use_bias(layer.use_bias), use_gate=layer.use_gate,
+                        attention_axes=_attention_axes(layer.attention_axes, len(query)))
+
+
+def _attention_axes(axes: Any, rank: int) -> tuple[int, ...] | None:
+    """Keras' attention_axes, or None for every position axis (the module's matmul path, as without them)."""
+    if axes is None or sorted(keras_axis(a, rank) for a in axes) == list(range(1, rank)):
+        return None
+    return tuple(axes)
 
 
 @TORCH_BUILDERS.register("Conv1DTranspose", "Conv2DTranspose")
@@ -292,11 +302,12 @@ def bidirectional(layer: Any, plan: LayerPlan) -> Construct:
     inner = layer.layer
     return Construct.of(
         "Bidirectional",
-        forward_layer=_wrapped(plan, plan.input_shape, plan.output_shape),
-        backward_layer=_wrapped(plan, plan.input_shape, plan.output_shape, go_backwards=not inner.go_backwards),
-        merge_mode=layer.merge_mode,
+        forward_layer=_wrapped(plan, plan.input_shapes[0], plan.output_shape),
+        backward_layer=_wrapped(plan, plan.input_shapes[0], plan.output_shape, go_backwards=not inner.go_backwards),
+        merge_mode=layer.merge_mode if layer.merge_mode is not None else Ref("None"),
         return_sequences=inner.return_sequences,
         trainable=None if inner.trainable else False,
+        return_state=inner.return_state or None,
     )
 
 

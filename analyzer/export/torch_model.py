@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from analyzer.export import torch_modules
-from analyzer.export.plan import Construct, ExportError, ExportPlan
+from analyzer.export.plan import Construct, ExportError, ExportPlan, Ref
 from analyzer.export.torch_builders import TORCH_BUILDERS
 
 
@@ -21,13 +21,15 @@ class SpecModel(nn.Module):
     """
 
     def __init__(self, name: str, inputs: list[str], graph: list[tuple[str, tuple[str, ...]]], outputs: list[str],
-                 layers: dict[str, nn.Module], spec_names: dict[str, str]) -> None:
+                 layers: dict[str, nn.Module], spec_names: dict[str, str],
+                 outputs_of: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__()
         self.spec_name = name
         self.spec_inputs = list(inputs)
         self.spec_graph = list(graph)
         self.spec_outputs = list(outputs)
         self.spec_names = dict(spec_names)
+        self.spec_outputs_of = dict(outputs_of or {})  # attr -> a name per output, for modules with several
         for attr, module in layers.items():
             self.add_module(attr, module)
 
@@ -45,15 +47,24 @@ class SpecModel(nn.Module):
                 raise TypeError(f"unexpected or repeated input {key!r}")
             values[attr] = value
         for attr, sources in self.spec_graph:
-            values[attr] = getattr(self, attr)(*(values[s] for s in sources))
+            out = getattr(self, attr)(*(values[s] for s in sources))
+            if attr in self.spec_outputs_of:  # return_state, merge_mode None: a tuple, in Keras' order
+                values.update(zip(self.spec_outputs_of[attr], out, strict=True))
+            else:
+                values[attr] = out
         outputs = tuple(values[o] for o in self.spec_outputs)
         return outputs[0] if len(outputs) == 1 else outputs
 
 
+def _value(value: Any) -> Any:
+    if isinstance(value, Construct):  # a wrapper's layers are modules too
+        return instantiate(value)
+    return None if isinstance(value, Ref) and value.text == "None" else value
+
+
 def instantiate(construct: Construct) -> nn.Module:
     cls = getattr(nn, construct.cls[3:]) if construct.cls.startswith("nn.") else getattr(torch_modules, construct.cls)
-    return cls(**{k: instantiate(v) if isinstance(v, Construct) else v  # a wrapper's layers are modules too
-                  for k, v in construct.kwargs.items() if v is not None})
+    return cls(**{k: _value(v) for k, v in construct.kwargs.items() if v is not None})
 
 
 def build_torch(plan: ExportPlan) -> SpecModel:
@@ -72,6 +83,7 @@ def build_torch(plan: ExportPlan) -> SpecModel:
         [(layer.attr, layer.input_attrs) for layer in plan.layers],
         [attrs[o] for o in plan.outputs],
         layers,
-        attrs,
+        {name: attr for name, attr in attrs.items() if ":" not in name},  # inputs and layers, not their outputs
+        {layer.attr: layer.output_attrs for layer in plan.layers if layer.more_outputs},
     )
     return model.eval()

@@ -55,11 +55,22 @@ OTHER_ACTIVATIONS = {
 
 def same_padding(spatial, kernel_size, strides, dilation_rate):
     """Keras' (TensorFlow's) 'same' padding per spatial axis, as (before, after) pairs:
-    total = max((out-1)*s + d*(k-1) + 1 - n, 0) with out = ceil(n/s), the smaller half before."""
+    total = max((out-1)*s + d*(k-1) + 1 - n, 0) with out = ceil(n/s), the smaller half before.
+
+    Written as span - ((n - 1) % s + 1), the same number, because torch.onnx records this arithmetic
+    on the traced sizes: ONNX's integer Div rounds toward zero where Python's // rounds down, so
+    ceil as -(-n // s) came out wrong at sizes the stride does not divide. The max with 0 matters only
+    for a window shorter than the stride; a Python max would be fixed at the size traced, so it is
+    total * ((total + s) // s): total lies in [span - s, span - 1], so the factor is 0 when
+    total < 0 and 1 otherwise, with only non-negative floor divisions."""
     pads = []
     for n, k, s, d in zip(spatial, kernel_size, strides, dilation_rate, strict=True):
-        out = -(-n // s)
-        total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+        span = d * (k - 1) + 1
+        total = span - ((n - 1) % s + 1)
+        if span == 1:  # total = -((n - 1) % s) <= 0
+            total = 0
+        elif span < s:
+            total = total * ((total + s) // s)
         pads.append((total // 2, total - total // 2))
     return pads
 
@@ -109,11 +120,12 @@ class Conv(nn.Module):
         return f"padding={self.padding!r}, activation={self.activation!r}"
 
     def forward(self, x):
-        x = x.movedim(-1, 1).contiguous()  # channels-last -> channels-first
+        x = x.movedim(x.dim() - 1, 1).contiguous()  # channels-last -> channels-first (dims >= 0: torch.onnx
+        # writes movedim(-1, 1) as a Transpose with the invalid perm [0, -1, 1])
         if self.explicit_padding:
             x = keras_padding(x, self.padding, self.kernel_size, self.strides, self.dilation_rate)
         x = activate(self.conv(x), self.activation)
-        return x.movedim(1, -1)
+        return x.movedim(1, x.dim() - 1)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -142,11 +154,11 @@ class SeparableConv(nn.Module):
         return f"padding={self.padding!r}, activation={self.activation!r}"
 
     def forward(self, x):
-        x = x.movedim(-1, 1).contiguous()
+        x = x.movedim(x.dim() - 1, 1).contiguous()
         if self.explicit_padding:
             x = keras_padding(x, self.padding, self.kernel_size, self.strides, self.dilation_rate)
         x = activate(self.pointwise(self.depthwise(x)), self.activation)
-        return x.movedim(1, -1)
+        return x.movedim(1, x.dim() - 1)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -178,11 +190,11 @@ class DepthwiseConv(nn.Module):
         return f"padding={self.padding!r}, activation={self.activation!r}"
 
     def forward(self, x):
-        x = x.movedim(-1, 1).contiguous()
+        x = x.movedim(x.dim() - 1, 1).contiguous()
         if self.explicit_padding:
             x = keras_padding(x, self.padding, self.kernel_size, self.strides, self.dilation_rate)
         x = activate(self.conv(x), self.activation)
-        return x.movedim(1, -1)
+        return x.movedim(1, x.dim() - 1)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -232,14 +244,14 @@ class BatchNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels)) if center and not affine else None
 
     def forward(self, x):
-        x = self.bn(x.movedim(self.axis, 1))
+        x = self.bn(x.movedim(self.axis % x.dim(), 1))
         if self.gamma is not None or self.beta is not None:
             shape = (-1,) + (1,) * (x.dim() - 2)
             if self.gamma is not None:
                 x = x * self.gamma.reshape(shape)
             if self.beta is not None:
                 x = x + self.beta.reshape(shape)
-        return x.movedim(1, self.axis)
+        return x.movedim(1, self.axis % x.dim())
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -262,20 +274,22 @@ def _zrh_to_rzn(w):
 class GRU(nn.Module):
     """Keras GRU with reset_after=True, tanh and sigmoid: that is torch.nn.GRU (batch_first)."""
 
-    def __init__(self, input_size, units, use_bias=True, return_sequences=False, go_backwards=False):
+    def __init__(self, input_size, units, use_bias=True, return_sequences=False, go_backwards=False, return_state=False):
         super().__init__()
         self.gru = nn.GRU(input_size, units, bias=use_bias, batch_first=True)
         self.return_sequences = return_sequences
         self.go_backwards = go_backwards
+        self.return_state = return_state
 
     def extra_repr(self):
-        return f"return_sequences={self.return_sequences}, go_backwards={self.go_backwards}"
+        return f"return_sequences={self.return_sequences}, go_backwards={self.go_backwards}, return_state={self.return_state}"
 
-    def forward(self, x):
+    def forward(self, x, h0=None):
         if self.go_backwards:
             x = x.flip(1)
-        out, _ = self.gru(x)
-        return out if self.return_sequences else out[:, -1]
+        out, h = self.gru(x, None if h0 is None else h0.unsqueeze(0).contiguous())
+        out = out if self.return_sequences else out[:, -1]
+        return (out, h[0]) if self.return_state else out
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -301,12 +315,12 @@ class KerasGRU(nn.Module):
     """
 
     def __init__(self, input_size, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 reset_after=False, return_sequences=False, go_backwards=False):
+                 reset_after=False, return_sequences=False, go_backwards=False, return_state=False):
         super().__init__()
         self.units = units
         self.activation, self.recurrent_activation = activation, recurrent_activation
         self.reset_after = reset_after
-        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        self.return_sequences, self.go_backwards, self.return_state = return_sequences, go_backwards, return_state
         self.kernel = nn.Linear(input_size, 3 * units, bias=use_bias)
         if reset_after:
             self.recurrent_kernel = nn.Linear(units, 3 * units, bias=use_bias)
@@ -318,11 +332,11 @@ class KerasGRU(nn.Module):
         return (f"activation={self.activation!r}, recurrent_activation={self.recurrent_activation!r}, "
                 f"reset_after={self.reset_after}, return_sequences={self.return_sequences}, go_backwards={self.go_backwards}")
 
-    def forward(self, x):
+    def forward(self, x, h0=None):
         if self.go_backwards:
             x = x.flip(1)
         xs = self.kernel(x)  # (batch, steps, 3 * units)
-        h = x.new_zeros(x.shape[0], self.units)
+        h = x.new_zeros(x.shape[0], self.units) if h0 is None else h0
         outputs = []
         for t in range(x.shape[1]):
             x_z, x_r, x_h = xs[:, t].chunk(3, -1)
@@ -338,7 +352,8 @@ class KerasGRU(nn.Module):
                 hh = activate(x_h + self.recurrent_h(r * h), self.activation)
             h = z * h + (1 - z) * hh
             outputs.append(h)
-        return torch.stack(outputs, 1) if self.return_sequences else h
+        out = torch.stack(outputs, 1) if self.return_sequences else h
+        return (out, h) if self.return_state else out
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -474,7 +489,7 @@ class Pool(nn.Module):
         return f"padding={self.padding!r}"
 
     def forward(self, x):
-        x = x.movedim(-1, 1)
+        x = x.movedim(x.dim() - 1, 1)
         if self.padding == "same":
             pads = same_padding(x.shape[2:], self.pool_size, self.strides, (1,) * len(self.pool_size))
             if self.kind == "max":
@@ -484,7 +499,7 @@ class Pool(nn.Module):
                 x = self.pool(pad_spatial(x, pads)) / self.pool(ones)
         else:
             x = self.pool(x)
-        return x.movedim(1, -1)
+        return x.movedim(1, x.dim() - 1)
 
 
 class GlobalPool(nn.Module):
@@ -515,7 +530,7 @@ class ZeroPadding(nn.Module):
         return repr(self.padding)
 
     def forward(self, x):
-        return pad_spatial(x.movedim(-1, 1), self.padding).movedim(1, -1)
+        return pad_spatial(x.movedim(x.dim() - 1, 1), self.padding).movedim(1, x.dim() - 1)
 
 
 class Cropping(nn.Module):
@@ -618,7 +633,7 @@ class GroupNorm(nn.Module):
         self.norm = nn.GroupNorm(groups, channels, eps=epsilon, affine=affine)
 
     def forward(self, x):
-        return self.norm(x.movedim(-1, 1)).movedim(1, -1)
+        return self.norm(x.movedim(x.dim() - 1, 1)).movedim(1, x.dim() - 1)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -642,26 +657,28 @@ def load_loop_weights(module, weights):
 class KerasRNN(nn.Module):
     """Keras SimpleRNN as a loop over time: h = act(x W + b + h U)."""
 
-    def __init__(self, input_size, units, activation="tanh", use_bias=True, return_sequences=False, go_backwards=False):
+    def __init__(self, input_size, units, activation="tanh", use_bias=True, return_sequences=False, go_backwards=False,
+                 return_state=False):
         super().__init__()
         self.units, self.activation = units, activation
-        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        self.return_sequences, self.go_backwards, self.return_state = return_sequences, go_backwards, return_state
         self.kernel = nn.Linear(input_size, units, bias=use_bias)
         self.recurrent_kernel = nn.Linear(units, units, bias=False)
 
     def extra_repr(self):
         return f"activation={self.activation!r}, return_sequences={self.return_sequences}, go_backwards={self.go_backwards}"
 
-    def forward(self, x):
+    def forward(self, x, h0=None):
         if self.go_backwards:
             x = x.flip(1)
         xs = self.kernel(x)
-        h = x.new_zeros(x.shape[0], self.units)
+        h = x.new_zeros(x.shape[0], self.units) if h0 is None else h0
         outputs = []
         for t in range(x.shape[1]):
             h = activate(xs[:, t] + self.recurrent_kernel(h), self.activation)
             outputs.append(h)
-        return torch.stack(outputs, 1) if self.return_sequences else h
+        out = torch.stack(outputs, 1) if self.return_sequences else h
+        return (out, h) if self.return_state else out
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -678,11 +695,11 @@ class KerasLSTM(nn.Module):
     """
 
     def __init__(self, input_size, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 return_sequences=False, go_backwards=False, recurrent_bias=False):
+                 return_sequences=False, go_backwards=False, recurrent_bias=False, return_state=False):
         super().__init__()
         self.units = units
         self.activation, self.recurrent_activation = activation, recurrent_activation
-        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        self.return_sequences, self.go_backwards, self.return_state = return_sequences, go_backwards, return_state
         self.kernel = nn.Linear(input_size, 4 * units, bias=use_bias)
         self.recurrent_kernel = nn.Linear(units, 4 * units, bias=use_bias and recurrent_bias)
 
@@ -690,12 +707,12 @@ class KerasLSTM(nn.Module):
         return (f"activation={self.activation!r}, recurrent_activation={self.recurrent_activation!r}, "
                 f"return_sequences={self.return_sequences}, go_backwards={self.go_backwards}")
 
-    def forward(self, x):
+    def forward(self, x, h0=None, c0=None):
         if self.go_backwards:
             x = x.flip(1)
         xs = self.kernel(x)
-        h = x.new_zeros(x.shape[0], self.units)
-        c = x.new_zeros(x.shape[0], self.units)
+        h = x.new_zeros(x.shape[0], self.units) if h0 is None else h0
+        c = x.new_zeros(x.shape[0], self.units) if c0 is None else c0
         outputs = []
         for t in range(x.shape[1]):
             i, f, g, o = (xs[:, t] + self.recurrent_kernel(h)).chunk(4, -1)
@@ -705,7 +722,8 @@ class KerasLSTM(nn.Module):
             c = f * c + i * activate(g, self.activation)
             h = o * activate(c, self.activation)
             outputs.append(h)
-        return torch.stack(outputs, 1) if self.return_sequences else h
+        out = torch.stack(outputs, 1) if self.return_sequences else h
+        return (out, h, c) if self.return_state else out
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -735,10 +753,11 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, query_dim, key_dim_in, value_dim_in, num_heads, key_dim, value_dim, output_shape,
-                 use_bias=True, use_gate=False):
+                 use_bias=True, use_gate=False, attention_axes=None):
         super().__init__()
         self.num_heads, self.key_dim, self.value_dim = num_heads, key_dim, value_dim
         self.output_shape = tuple(output_shape)
+        self.attention_axes = None if attention_axes is None else tuple(attention_axes)  # Keras' axes, 0 is the batch
         self.query = nn.Linear(query_dim, num_heads * key_dim, bias=use_bias)
         self.key = nn.Linear(key_dim_in, num_heads * key_dim, bias=use_bias)
         self.value = nn.Linear(value_dim_in, num_heads * value_dim, bias=use_bias)
@@ -754,6 +773,8 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query, value, key=None):
         key = value if key is None else key
         batch, positions = query.shape[0], query.shape[1:-1]
+        if self.attention_axes is not None:
+            return self.attention_over_axes(query, value, key)
 
         def heads(x, dim):  # (batch, ..., heads * dim) -> (batch, heads, positions, dim)
             return x.reshape(batch, -1, self.num_heads, dim).transpose(1, 2)
@@ -766,6 +787,32 @@ class MultiHeadAttention(nn.Module):
         if self.gate is not None:
             attended = attended * torch.sigmoid(self.gate(query)).reshape(attended.shape)
         return self.attention_output(attended).reshape(batch, *positions, *self.output_shape)
+
+    def attention_over_axes(self, query, value, key):
+        """Keras' einsums (multi_head_attention._build_attention_equation) on (batch, *positions, heads, dim):
+        the position axes not in attention_axes are batch axes of the scores; softmax over the key axes attended."""
+        rank = query.dim() + 1  # with the heads axis
+        axes = tuple(sorted(a if a >= 0 else a + query.dim() for a in self.attention_axes))
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        target = letters[:rank]
+        batch_axes = [i for i in range(rank - 1) if i not in axes]  # the heads axis (rank - 2) included
+        source = "".join(target[i] if i in batch_axes or i == rank - 1 else letters[rank + axes.index(i)]
+                         for i in range(rank))
+        scores_axes = "".join([target[i] for i in batch_axes] + [target[i] for i in axes] + [source[i] for i in axes])
+
+        def heads(x, dim):  # (batch, *positions, heads * dim) -> (batch, *positions, heads, dim)
+            return x.reshape(*x.shape[:-1], self.num_heads, dim)
+
+        q = heads(self.query(query), self.key_dim) / self.key_dim ** 0.5
+        k = heads(self.key(key), self.key_dim)
+        v = heads(self.value(value), self.value_dim)
+        scores = torch.einsum(f"{source},{target}->{scores_axes}", k, q)
+        attended_keys = scores.shape[-len(axes):]
+        scores = torch.softmax(scores.flatten(-len(axes)), -1).reshape(scores.shape[:-len(axes)] + attended_keys)
+        attended = torch.einsum(f"{scores_axes},{source}->{target}", scores, v).flatten(-2)
+        if self.gate is not None:
+            attended = attended * torch.sigmoid(self.gate(query))
+        return self.attention_output(attended).reshape(*query.shape[:-1], *self.output_shape)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -824,10 +871,10 @@ class ConvTranspose(nn.Module):
         return f"padding={self.padding!r}, crops={self.crops}, activation={self.activation!r}"
 
     def forward(self, x):
-        x = self.conv(x.movedim(-1, 1).contiguous())
+        x = self.conv(x.movedim(x.dim() - 1, 1).contiguous())
         for axis, (before, after) in enumerate(self.crops, start=2):
             x = x.narrow(axis, before, x.shape[axis] - before - max(after, 0))
-        return activate(x, self.activation).movedim(1, -1)
+        return activate(x, self.activation).movedim(1, x.dim() - 1)
 
     @torch.no_grad()
     def load_keras_weights(self, weights):
@@ -849,29 +896,41 @@ def _sublayer_weights(weights, prefix):
 
 class Bidirectional(nn.Module):
     """Keras Bidirectional: a forward copy of the wrapped recurrent layer and a backward one (go_backwards flipped,
-    its sequence output flipped back to forward order), merged by merge_mode (concat, sum, mul, ave)."""
+    its sequence output flipped back to forward order), merged by merge_mode (concat, sum, mul, ave; None: both).
+    An initial state is the forward copy's states then the backward one's; with return_state the outputs are
+    followed by the forward copy's final states, then the backward one's, as in Keras."""
 
-    def __init__(self, forward_layer, backward_layer, merge_mode="concat", return_sequences=False, trainable=True):
+    def __init__(self, forward_layer, backward_layer, merge_mode="concat", return_sequences=False, trainable=True,
+                 return_state=False):
         super().__init__()
         self.forward_layer, self.backward_layer = forward_layer, backward_layer
-        self.merge_mode, self.return_sequences = merge_mode, return_sequences
+        self.merge_mode, self.return_sequences, self.return_state = merge_mode, return_sequences, return_state
         self.requires_grad_(trainable)  # the wrapped layer's trainable: false
 
     def extra_repr(self):
-        return f"merge_mode={self.merge_mode!r}"
+        return f"merge_mode={self.merge_mode!r}, return_state={self.return_state}"
 
-    def forward(self, x):
-        y = self.forward_layer(x)
-        y_rev = self.backward_layer(x)
+    def forward(self, x, *initial_state):
+        half = len(initial_state) // 2
+        y = self.forward_layer(x, *initial_state[:half])
+        y_rev = self.backward_layer(x, *initial_state[half:])
+        states = ()
+        if self.return_state:
+            (y, *forward_states), (y_rev, *backward_states) = y, y_rev
+            states = (*forward_states, *backward_states)
         if self.return_sequences:
             y_rev = y_rev.flip(1)
+        if self.merge_mode is None:
+            return (y, y_rev, *states)
         if self.merge_mode == "concat":
-            return torch.cat([y, y_rev], -1)
-        if self.merge_mode == "sum":
-            return y + y_rev
-        if self.merge_mode == "mul":
-            return y * y_rev
-        return (y + y_rev) / 2
+            out = torch.cat([y, y_rev], -1)
+        elif self.merge_mode == "sum":
+            out = y + y_rev
+        elif self.merge_mode == "mul":
+            out = y * y_rev
+        else:
+            out = (y + y_rev) / 2
+        return (out, *states) if states else out
 
     @torch.no_grad()
     def load_keras_weights(self, weights):

@@ -43,6 +43,17 @@ def shape_value(report: Report, shape: Shape) -> str:
     return "(" + ", ".join(str(report.value(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def outputs_formula(shapes: tuple[Shape, ...]) -> str:
+    """A layer's output shape; a layer with several outputs (return_state) as a list, like Keras' summary."""
+    text = ", ".join(shape_formula(s) for s in shapes)
+    return text if len(shapes) == 1 else f"[{text}]"
+
+
+def outputs_value(report: Report, shapes: tuple[Shape, ...]) -> str:
+    text = ", ".join(shape_value(report, s) for s in shapes)
+    return text if len(shapes) == 1 else f"[{text}]"
+
+
 def symbols_line(report: Report) -> str:
     values = ", ".join(f"{k}={v}" for k, v in report.symbol_values().items()) or "none"
     bias = {"spec": "as written in the spec", "on": "on for every layer (--bias on)",

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from analyzer.formats.common import shape_formula, shape_value
+from analyzer.formats.common import outputs_formula, outputs_value
 from analyzer.report import FLOP_KINDS, QUANTITIES, Counts, Report
 from analyzer.symbolic import render as render_expr
 
@@ -40,8 +40,8 @@ def render(report: Report, convention: Recount | None = None) -> str:
         if convention is not None:
             count = convention.layers[row.name]
             extra = [report.value(count.expr), render_expr(count.expr), count.skipped or ""]
-        writer.writerow([row.name, row.type, " ".join(row.inputs), shape_formula(row.output_shape),
-                         shape_value(report, row.output_shape), *_quantities(report, row.counts), *extra])
+        writer.writerow([row.name, row.type, " ".join(row.inputs), outputs_formula(row.output_shapes),
+                         outputs_value(report, row.output_shapes), *_quantities(report, row.counts), *extra])
     total_extra = [report.value(convention.total), render_expr(convention.total), ""] if convention is not None else []
     writer.writerow(["TOTAL", "", "", "", "", *_quantities(report, report.total), *total_extra])
     return buffer.getvalue()

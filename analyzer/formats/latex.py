@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import sympy
 
-from analyzer.formats.common import COLUMNS, ConventionCells, shape_value
+from analyzer.formats.common import COLUMNS, ConventionCells, outputs_value
 from analyzer.report import Report
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def render(report: Report, convention: Recount | None = None) -> str:
             count, note = convention.layers[row.name], profile.note(row.name)
             shown = "skipped" if profile.cell(row.name) is None else _cell(report, count.expr)
             cells += f" & {shown}" + (f" {note}" if note else "")
-        out.append(f"{_escape(row.name)} & {_escape(row.type)} & {shape_value(report, row.output_shape)} & {cells} \\\\")
+        out.append(f"{_escape(row.name)} & {_escape(row.type)} & {outputs_value(report, row.output_shapes)} & {cells} \\\\")
     out.append(r"\midrule")
     total = " & ".join(_cell(report, report.total.quantity(q)) for q in COLUMNS)
     if profile and convention is not None:

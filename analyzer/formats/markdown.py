@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.formats.common import COLUMNS, ConventionCells, cell, shape_formula, shape_value, symbols_line
+from analyzer.formats.common import COLUMNS, ConventionCells, cell, outputs_formula, outputs_value, symbols_line
 from analyzer.report import Report
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def render(report: Report, convention: Recount | None = None) -> str:
            "| Layer | Type | Output shape | Params | MACs | FLOPs |" + extra[0], "|---|---|---|---:|---:|---:|" + extra[1]]
     for row in report.layers.values():
         cells = [cell(report, row.counts.quantity(q)) for q in COLUMNS]
-        shape_f, shape_v = shape_formula(row.output_shape), shape_value(report, row.output_shape)
+        shape_f, shape_v = outputs_formula(row.output_shapes), outputs_value(report, row.output_shapes)
         shape = f"`{shape_f}`" + (f" = {shape_v}" if shape_f != shape_v else "")
         counts = " | ".join(_md(c.value_text, c.formula, c.constant) for c in cells)
         line = f"| {row.name} | {row.type} | {shape} | {counts} |"

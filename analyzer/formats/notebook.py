@@ -8,7 +8,7 @@ import html
 
 import sympy
 
-from analyzer.formats.common import COLUMNS, shape_value, symbols_line
+from analyzer.formats.common import COLUMNS, outputs_value, symbols_line
 from analyzer.report import Report
 from analyzer.symbolic import render
 
@@ -28,7 +28,7 @@ def to_html(report: Report) -> str:
     for row in report.layers.values():
         cells = "".join(_html_cell(report, row.counts.quantity(q)) for q in COLUMNS)
         rows.append(f"<tr><td>{html.escape(row.name)}</td><td>{html.escape(row.type)}</td>"
-                    f"<td>{html.escape(shape_value(report, row.output_shape))}</td>{cells}</tr>")
+                    f"<td>{html.escape(outputs_value(report, row.output_shapes))}</td>{cells}</tr>")
     total = "".join(_html_cell(report, report.total.quantity(q)) for q in COLUMNS)
     rows.append(f"<tr><th>Total</th><td></td><td></td>{total}</tr>")
     domain = report.domain()
@@ -54,7 +54,8 @@ def to_latex(report: Report) -> str:
     lines = [r"\begin{array}{lllrrr}", " & ".join(_text(h) for h in HEADERS) + r" \\ \hline"]
     for row in report.layers.values():
         cells = " & ".join(_latex_cell(report, row.counts.quantity(q)) for q in COLUMNS)
-        lines.append(f"{_text(row.name)} & {_text(row.type)} & {_text(shape_value(report, row.output_shape))} & {cells}" + r" \\")
+        shape = _text(outputs_value(report, row.output_shapes))
+        lines.append(f"{_text(row.name)} & {_text(row.type)} & {shape} & {cells}" + r" \\")
     total = " & ".join(_latex_cell(report, report.total.quantity(q)) for q in COLUMNS)
     lines += [r"\hline", f"{_text('Total')} & & & {total}" + r" \\", r"\end{array}"]
     return "$$\n" + "\n".join(lines) + "\n$$"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sympy
 
 from analyzer.asymptotics import growth_lines
-from analyzer.formats.common import COLUMNS, ConventionCells, cell, shape_formula, shape_value, symbols_line
+from analyzer.formats.common import COLUMNS, ConventionCells, cell, outputs_formula, outputs_value, symbols_line
 from analyzer.memory import MemorySummary, memory_summary
 from analyzer.report import FLOP_KINDS, Report
 from analyzer.symbolic import render as render_expr
@@ -43,8 +43,8 @@ def render(report: Report, convention: Recount | None = None, memory: MemorySumm
     lines_per_row: list[list[tuple[str, ...]]] = []
     for row in report.layers.values():
         cells = [cell(report, row.counts.quantity(q)) for q in COLUMNS]
-        shape_f = shape_formula(row.output_shape)
-        shape_v = shape_value(report, row.output_shape)
+        shape_f = outputs_formula(row.output_shapes)
+        shape_v = outputs_value(report, row.output_shapes)
         repeated = row.spec is not None and row.multiplier != 1
         label = f"{row.name} ({row.type})" + (f" x{render_expr(row.multiplier)}" if repeated else "")
         first = (label, shape_f, *(c.value_text if c.constant else c.formula for c in cells))

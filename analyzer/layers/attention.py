@@ -1,17 +1,26 @@
 """MultiHeadAttention (Keras 3 semantics). `inputs: [query, value]` or
 `[query, value, key]` (key defaults to value); self-attention is `[x, x]`.
 
-Query (*Q, dq), value (*V, dv), key (*V, dk); Tq = prod(Q), Tv = prod(V)
-(attention runs over all axes but the last, Keras' attention_axes=None);
+Query (*Q, dq), value (*V, dv), key (*V, dk); Tq = prod(Q), Tv = prod(V);
 h heads, kd = key_dim, vd = value_dim (default key_dim), output (*Q, *out)
 with out = output_shape (default dq), do = prod(out); b = 1 with use_bias.
+
+attention_axes (Keras' argument; default: every axis but the batch and the last)
+splits the position axes in two: attention runs over the listed ones, and the
+others are batch axes of the attention (query and value must match on them). With
+B = prod of the other axes, Qa, Va = prod of the listed axes of query and value
+(so Tq = B·Qa, Tv = B·Va; by default B = 1), the scores and the weighted sum below
+count h·B·Qa·Va and h·B·Qa·vd outputs: Keras' einsums
+`dot_product_equation` and `combine_equation` (multi_head_attention.py) keep the
+other axes as batch axes, and its softmax runs over the Va key positions.
+The projections do not change: they act on the last axis at every position.
 
   params: h·kd·dq + h·kd·dk + h·vd·dv + h·vd·do + b·(2h·kd + h·vd + do)
   Q, K, V projections (dot products, with bias):
       Tq·h·kd outputs of dq terms, Tv·h·kd of dk terms, Tv·h·vd of dv terms
   scaling the query by 1/sqrt(kd): Tq·h·kd multiplies (other)
-  scores Q·K^T: h·Tq·Tv outputs of kd terms;  softmax over Tv: h·Tq·(3Tv - 1) (activation)
-  attention·V: h·Tq·vd outputs of Tv terms
+  scores Q·K^T: h·B·Qa·Va outputs of kd terms;  softmax over Va: h·B·Qa·(3Va - 1) (activation)
+  attention·V: h·B·Qa·vd outputs of Va terms
   output projection: Tq·do outputs of h·vd terms (with bias)
   use_gate: a sigmoid projection of the query, Tq·h·vd outputs of dq terms (with bias),
       4 FLOPs each (sigmoid), and Tq·h·vd multiplies of the attention output (other).
@@ -42,16 +51,46 @@ class MultiHeadAttention(LayerSpec):
     use_bias: StrictBool = True
     use_gate: StrictBool = False
     dropout: Rate = 0.0
-    attention_axes: Any = None
+    attention_axes: list[StrictInt] | None = None  # Keras' axes (0 is the batch); None: every position axis
     seed: StrictInt | None = None
     arity: ClassVar[int | None] = None  # two or three: query, value[, key]
 
-    @field_validator("attention_axes")
+    @field_validator("attention_axes", mode="before")
     @classmethod
-    def _default_axes_only(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError("only the default (attend over all axes but the last) is supported yet")
-        return value
+    def _one_axis_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def attention_positions(layer: MultiHeadAttention, rank: int, ctx: LayerContext) -> list[int]:
+    """The position axes (0-based, batch excluded) attention runs over, for inputs of `rank` (features included).
+    Keras counts the batch as axis 0 and reads a negative axis from the end of the input."""
+    positions = rank - 1
+    if layer.attention_axes is None:
+        return list(range(positions))
+    chosen: list[int] = []
+    for axis in layer.attention_axes:
+        resolved = keras_axis(axis, rank)
+        if not 1 <= resolved <= positions:
+            ctx.fail(f"attention_axes: axis {axis} is not a position axis of inputs of rank {rank} plus the batch "
+                     f"(1 to {positions}, or {-positions - 1} to -2; the batch and the feature axis are not)", "attention_axes")
+        if resolved - 1 in chosen:
+            ctx.fail(f"attention_axes: axis {resolved} is listed twice", "attention_axes")
+        chosen.append(resolved - 1)
+    if not chosen:
+        ctx.fail("attention_axes: list at least one axis (or leave it out: every position axis)", "attention_axes")
+    return sorted(chosen)
+
+
+def keras_axis(axis: int, rank: int) -> int:
+    """A Keras axis of inputs of `rank` (features included) counted with the batch as 0."""
+    return axis if axis >= 0 else axis + rank + 1
+
+
+def attention_extent(attended: list[int], query: Shape, value: Shape) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """(B, Qa, Va) of the module docstring, for the attended position axes (0-based, batch excluded)."""
+    others = [i for i in range(len(query) - 1) if i not in attended]
+    return (product([query[i] for i in others]), product([query[i] for i in attended]),
+            product([value[i] for i in attended]))
 
 
 def projection(outputs: sympy.Expr, terms: sympy.Expr, bias: bool) -> dict[str, sympy.Expr]:
@@ -79,19 +118,27 @@ def multi_head_attention(layer: MultiHeadAttention, inputs: list[Shape], ctx: La
     dq, dv, dk = query[-1], value[-1], key[-1]
     out = tuple(layer.output_shape) if layer.output_shape else (dq,)
     do = product(out)
+    attended = attention_positions(layer, len(query), ctx)
+    others = [i for i in range(len(query) - 1) if i not in attended]
+    for i in others:  # batch axes of Keras' attention einsums: sizes must agree
+        ctx.require_equal(value[i], query[i], f"query and value must match on axis {i + 1}, which is not in attention_axes "
+                          f"({render(query[i])} vs {render(value[i])})", "attention_axes",
+                          violation=f"query and value differ on axis {i + 1} ({render(query[i])} vs {render(value[i])}), "
+                                    "which is not in attention_axes")
     tq, tv = product(query[:-1]), product(value[:-1])
+    batch, qa, va = attention_extent(attended, query, value)
     bias = ctx.use_bias(layer.use_bias)
     parts = [
         projection(tq * heads * kd, dq, bias),  # query
         projection(tv * heads * kd, dk, bias),  # key
         projection(tv * heads * vd, dv, bias),  # value
-        projection(heads * tq * tv, kd, False),  # scores
-        projection(heads * tq * vd, tv, False),  # attention-weighted values
+        projection(heads * batch * qa * va, kd, False),  # scores
+        projection(heads * batch * qa * vd, va, False),  # attention-weighted values
         projection(tq * do, heads * vd, bias),  # output
     ]
     params = heads * kd * (dq + dk) + heads * vd * (dv + do) + ((2 * heads * kd + heads * vd + do) if bias else 0)
     other = tq * heads * kd  # query scaling
-    activation = softmax_flops(tv, heads * tq)
+    activation = softmax_flops(va, heads * batch * qa)
     if layer.use_gate:
         parts.append(projection(tq * heads * vd, dq, bias))
         params += heads * vd * dq + (heads * vd if bias else 0)

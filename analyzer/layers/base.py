@@ -41,6 +41,14 @@ class LayerSpec(BaseModel):
     def _one_input_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    def output_names(self) -> tuple[str, ...]:
+        """The layer's outputs in Keras' order; a spec refers to output i as `LAYER:i` or `LAYER:NAME`."""
+        return ("output",)
+
+    def state_input_names(self) -> tuple[str, ...]:
+        """Inputs the layer may take after its first, as its initial state (Keras' `initial_state`)."""
+        return ()
+
 
 @dataclass
 class LayerResult:
@@ -60,6 +68,11 @@ class LayerResult:
     bias: sympy.Expr = ZERO
     activation: sympy.Expr = ZERO
     other: sympy.Expr = ZERO
+    more_outputs: tuple[Shape, ...] = ()  # the shapes of outputs 1, 2, ... of a layer with several (return_state)
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        return (self.output_shape, *self.more_outputs)
 
 
 @dataclass

@@ -15,8 +15,16 @@ GRU         3  1 (2 reset_after or     8 (z, r sums: 2, reset multiply,   2 recu
   macs:   T·G·H·(I + H)       — every step, including the first (frameworks compute it with h0 = 0)
   dot:    T·G·H·((2I - 1) + (2H - 1))   (x·W and h·U are separate products)
   bias:   T·vectors·G·H
-Output: (T, H) with return_sequences, else (H,). return_state (several outputs)
-is not supported yet: the graph gives each layer one output.
+Output: (T, H) with return_sequences, else (H,). return_state adds the final
+state as more outputs, in Keras' order: [output, state] (SimpleRNN, GRU),
+[output, state_h, state_c] (LSTM), each (H,): the last step's h (and c), which
+the step computes anyway, so no count changes. A spec refers to them as
+`LAYER:state_h` or `LAYER:1` (docs/spec-format.md).
+
+Initial state (Keras' `initial_state`): `inputs: [sequence, state]`, or
+`[sequence, state_h, state_c]` for LSTM, each of shape (H,). Every step is
+counted with its h·U product already (frameworks run it on h0 = 0 too), so an
+initial state adds nothing.
 """
 
 from __future__ import annotations
@@ -27,22 +35,24 @@ from typing import ClassVar, Literal
 from pydantic import StrictBool, StrictInt
 
 from analyzer.layers.activations import ActivationName, activation_flops
-from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.registry import register
 from analyzer.spec.fields import Rate, Size
+from analyzer.symbolic import render
 
 
 @dataclass(frozen=True)
 class Cell:
+    states: tuple[str, ...]  # the state tensors, in Keras' order
     gates: int  # G: blocks of H units computed from x and h
     other: int  # elementwise gate arithmetic per unit per step
     recurrent_activations: int  # per unit per step
     activations: int  # per unit per step
 
 
-SIMPLE_RNN_CELL = Cell(gates=1, other=1, recurrent_activations=0, activations=1)
-LSTM_CELL = Cell(gates=4, other=8, recurrent_activations=3, activations=2)
-GRU_CELL = Cell(gates=3, other=8, recurrent_activations=2, activations=1)
+SIMPLE_RNN_CELL = Cell(states=("state",), gates=1, other=1, recurrent_activations=0, activations=1)
+LSTM_CELL = Cell(states=("state_h", "state_c"), gates=4, other=8, recurrent_activations=3, activations=2)
+GRU_CELL = Cell(states=("state",), gates=3, other=8, recurrent_activations=2, activations=1)
 
 
 class RecurrentSpec(LayerSpec):
@@ -64,6 +74,12 @@ class RecurrentSpec(LayerSpec):
 
     def bias_vectors(self) -> int:
         return 1
+
+    def output_names(self) -> tuple[str, ...]:
+        return ("output", *self.cell.states) if self.return_state else ("output",)
+
+    def state_input_names(self) -> tuple[str, ...]:
+        return self.cell.states
 
 
 class GatedRecurrentSpec(RecurrentSpec):
@@ -97,15 +113,23 @@ class GRU(GatedRecurrentSpec):
         return 2 if self.reset_after or self.cudnn_compatible else 1
 
 
+def require_state_shapes(names: tuple[str, ...], states: list[Shape], units: Size, ctx: LayerContext) -> None:
+    """Each initial state is one vector of `units` per example, as the layer's own states."""
+    for name, state in zip(names, states, strict=True):
+        if len(state) != 1:
+            ctx.fail(f"initial state {name} must have shape ({render(units)},), got {shape_str(state)}", "inputs")
+        ctx.require_equal(state[0], units, f"initial state {name} must have {render(units)} units (got {render(state[0])})",
+                          "inputs", violation=f"initial state {name} has {render(state[0])} units, the layer {render(units)}")
+
+
 def recurrent(layer: RecurrentSpec, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
-    (shape,) = inputs
+    shape, states = inputs[0], inputs[1:]
     if len(shape) != 2:
         ctx.fail(f"expects an input of shape (timesteps, features), got rank {len(shape)}")
-    if layer.return_state:
-        ctx.fail("return_state is not supported yet (it gives the layer several outputs; nnspec's graph gives "
-                 "each layer one)", "return_state", hint="the counts do not depend on it: drop it, or use return_sequences")
     steps, features = shape
     units, cell = layer.units, layer.cell
+    if states:
+        require_state_shapes(cell.states, states, units, ctx)
     vectors = layer.bias_vectors() if ctx.use_bias(layer.use_bias) else 0
     gate_units = cell.gates * units
     per_unit: Shape = (steps, units)
@@ -120,6 +144,7 @@ def recurrent(layer: RecurrentSpec, inputs: list[Shape], ctx: LayerContext) -> L
         bias=steps * vectors * gate_units,
         activation=activation,
         other=steps * cell.other * units,
+        more_outputs=((units,),) * len(cell.states) if layer.return_state else (),
     )
 
 

@@ -5,7 +5,12 @@
 Bidirectional: a forward and a backward copy, so twice the inner layer's params
 and costs; the two outputs merge by merge_mode: concat (last axis 2H, free),
 sum or mul (1 FLOP per output element, 'other'), ave (2: add, halve).
-merge_mode None (two separate outputs) is not supported yet.
+merge_mode None: two outputs, forward and backward (free). With the wrapped
+layer's return_state, the states of the forward copy then of the backward one
+follow, as in Keras: [output, forward_state_h, forward_state_c, backward_state_h,
+backward_state_c] (LSTM; `forward_state` and `backward_state` for GRU and
+SimpleRNN), or [forward, backward, forward_..., backward_...] with merge_mode None.
+An initial state is the forward copy's states then the backward copy's.
 
 TimeDistributed: the inner layer applied to each of the T slices of the input
 (T, ...): its params once, its costs T times; output (T, *inner output).
@@ -19,7 +24,7 @@ from pydantic import BeforeValidator, ValidationError, ValidationInfo
 
 from analyzer.errors import did_you_mean
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
-from analyzer.layers.recurrent import RECURRENT_TYPES
+from analyzer.layers.recurrent import RECURRENT_TYPES, require_state_shapes
 from analyzer.layers.registry import LAYERS, register
 from analyzer.symbolic import ZERO, product
 
@@ -84,20 +89,36 @@ class Bidirectional(LayerSpec):
     layer: WrappedLayer
     merge_mode: Literal["concat", "sum", "mul", "ave"] | None = "concat"
 
+    def _states(self) -> tuple[str, ...]:
+        inner = self.layer
+        return inner.state_input_names() if isinstance(inner, RECURRENT_TYPES) else ()
+
+    def output_names(self) -> tuple[str, ...]:
+        outputs = ("output",) if self.merge_mode is not None else ("forward", "backward")
+        if not getattr(self.layer, "return_state", False):
+            return outputs
+        return (*outputs, *(f"forward_{s}" for s in self._states()), *(f"backward_{s}" for s in self._states()))
+
+    def state_input_names(self) -> tuple[str, ...]:
+        return (*(f"forward_{s}" for s in self._states()), *(f"backward_{s}" for s in self._states()))
+
 
 @register(Bidirectional)
 def bidirectional(layer: Bidirectional, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
-    (shape,) = inputs
+    shape, states = inputs[0], inputs[1:]
     if not isinstance(layer.layer, RECURRENT_TYPES):
         ctx.fail(f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {layer.layer.type}", "layer")
-    if layer.merge_mode is None:
-        ctx.fail("merge_mode None (forward and backward as two outputs) is not supported yet", "merge_mode",
-                 hint="use concat, sum, mul or ave")
     one = inner_result(layer.layer, shape, ctx)
+    if states:
+        require_state_shapes(layer.state_input_names(), states, layer.layer.units, ctx)
     out = one.output_shape
     if layer.merge_mode == "concat":
         out = (*out[:-1], 2 * out[-1])
-    return scaled(one, 2, out, other=MERGE_FLOPS[layer.merge_mode] * product(out), params_factor=2)
+    merge = MERGE_FLOPS[layer.merge_mode] * product(out) if layer.merge_mode is not None else ZERO
+    result = scaled(one, 2, out, other=merge, params_factor=2)
+    forward_outputs = (out,) if layer.merge_mode is not None else (out, out)
+    result.more_outputs = (*forward_outputs[1:], *one.more_outputs, *one.more_outputs)  # each copy's states
+    return result
 
 
 class TimeDistributed(LayerSpec):

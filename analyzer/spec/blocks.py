@@ -63,6 +63,12 @@ class SymbolicRepeat:
     path: DataPath
 
 
+def _with_port(reference: str, resolve: Any) -> str:
+    """`resolve` applied to the layer part of `LAYER` or `LAYER:OUTPUT` (an output of a layer with several)."""
+    layer, colon, port = reference.partition(":")
+    return f"{resolve(layer)}{colon}{port}"  # a name already standing for one output (`outputs: [enc:1]`) gets two: refused
+
+
 def default_layer_name(type_name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
@@ -142,11 +148,12 @@ class BlockExpander:
             if isinstance(inputs, str):
                 inputs = [inputs]
             if isinstance(inputs, list):
-                layer.data = {**layer.data, "inputs": [self.aliases.get(s, s) if isinstance(s, str) else s for s in inputs]}
+                layer.data = {**layer.data, "inputs": [self.resolve_output(s) if isinstance(s, str) else s for s in inputs]}
         return out
 
     def resolve_output(self, name: str) -> str:
-        return self.aliases.get(name, name)
+        """An instance name stands for its output layer; `INSTANCE:state_h` for that layer's output state_h."""
+        return _with_port(name, lambda layer: self.aliases.get(layer, layer))
 
     def instantiate(self, use: dict[str, Any], path: DataPath, scope: dict[str, sympy.Expr], groups: tuple[tuple[str, str], ...],
                     prefix: str | None, previous: str | None, out: list[ExpandedLayer], depth: int) -> str:
@@ -250,7 +257,7 @@ class BlockExpander:
             raise self.error("'inputs' must be a list of layer names", (*path, "inputs"))
         if len(given) != len(formal):
             raise self.error(f"block takes {len(formal)} input(s) {formal}, got {len(given)}", (*path, "inputs"))
-        return [self.aliases.get(g, g) for g in given]  # inside a block, callers pass resolved names
+        return [self.resolve_output(g) for g in given]  # inside a block, callers pass resolved names
 
     def expand_body(self, block_name: str, definition: dict[str, Any], instance: str, args: dict[str, sympy.Expr],
                     actual_inputs: list[str], groups: tuple[tuple[str, str], ...], out: list[ExpandedLayer],
@@ -268,11 +275,11 @@ class BlockExpander:
             names = [names] if isinstance(names, str) else names
             if isinstance(names, list):
                 for source in names:
-                    if isinstance(source, str) and source not in local:
+                    if isinstance(source, str) and source.partition(":")[0] not in local:
                         hint = did_you_mean(source, local) or f"visible here: {', '.join(local)}"
                         raise self.error(f"input '{source}' is not a layer or input of block '{block_name}'",
                                          (*path, "inputs"), layer=item.get("name"), hint=hint)
-                names = [local.get(n, n) if isinstance(n, str) else n for n in names]
+                names = [_with_port(n, local.__getitem__) if isinstance(n, str) else n for n in names]
             if "block" in item:
                 output = self.instantiate({**item, "inputs": names}, path, scope, groups, instance, None, out, depth + 1)
                 inner = item.get("name") if isinstance(item.get("name"), str) else output
@@ -300,7 +307,8 @@ class BlockExpander:
         if outputs is None:
             return local[previous]
         names = [outputs] if isinstance(outputs, str) else outputs
-        if not isinstance(names, list) or len(names) != 1 or names[0] not in local:
+        if not isinstance(names, list) or len(names) != 1 or not isinstance(names[0], str) \
+                or names[0].partition(":")[0] not in local:
             raise self.error(f"'outputs' of block '{block_name}' must name one of its layers",
                              ("blocks", block_name, "outputs"), hint=did_you_mean(str(names), local))
-        return local[names[0]]
+        return _with_port(names[0], local.__getitem__)

@@ -26,6 +26,7 @@ from analyzer.export import copy_keras_weights
 from analyzer.export.keras_model import build_keras
 from analyzer.export.plan import ExportPlan, LayerPlan, plan_export
 from analyzer.export.torch_model import build_torch
+from analyzer.graph import output_reference
 from analyzer.report import Report
 from analyzer.symbolic import render
 
@@ -82,7 +83,7 @@ class Case:
     inputs: list[np.ndarray]  # batch of BATCH, in spec input order
     keras_outputs: dict[str, np.ndarray]  # spec name (inputs and layers) -> Keras value
     exempt: dict[str, str] = field(default_factory=dict)  # layer -> why its values may differ from Keras'
-    torch_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # layer -> torch output shape (batch 1)
+    torch_shapes: dict[str, Any] = field(default_factory=dict)  # layer -> torch output shape(s) (batch 1)
     flop_counts: dict[str, int] = field(default_factory=dict)  # layer -> FlopCounterMode count (batch 1)
     flop_total: int = 0
     weights_error: str | None = None  # copy_keras_weights failed (a param mismatch): the value tests report it
@@ -176,8 +177,8 @@ def build_case(path: str, values: dict[str, int]) -> Case:
     except Exception as error:  # reported by the value tests; shapes, params and MACs are still checked
         weights_error = f"copying the Keras weights into the torch model failed: {type(error).__name__}: {error}"
     inputs = [random_input(plan, x.name, x.shape, rng) for x in plan.inputs]
-    names = [layer.name for layer in plan.layers]
-    probe = keras.Model(keras_model.inputs, [keras_model.get_layer(layer.keras_name).output for layer in plan.layers])
+    names = [output_reference(layer.name, i) for layer in plan.layers for i in range(len(layer.output_shapes))]
+    probe = keras.Model(keras_model.inputs, [o for layer in plan.layers for o in keras_outputs(keras_model, layer)])
     outputs = probe(inputs, training=False)
     values_by_name = {x.name: v for x, v in zip(plan.inputs, inputs, strict=True)}
     values_by_name.update({n: keras.ops.convert_to_numpy(o) for n, o in zip(names, outputs, strict=True)})
@@ -187,12 +188,25 @@ def build_case(path: str, values: dict[str, int]) -> Case:
     return case
 
 
+def keras_outputs(keras_model: Any, layer: LayerPlan) -> list[Any]:
+    """The Keras layer's output tensors: one, or the list of a layer with several (return_state, merge_mode None)."""
+    output = keras_model.get_layer(layer.keras_name).output
+    return list(output) if layer.more_outputs else [output]
+
+
+def output_shapes(value: Any) -> Any:
+    """The shape without the batch axis of a tensor, or the tuple of shapes of a module's several outputs."""
+    if isinstance(value, (tuple, list)):
+        return tuple(tuple(v.shape[1:]) for v in value)
+    return tuple(value.shape[1:])
+
+
 def run_torch_once(case: Case) -> None:
     """One forward of the torch model at batch 1 under FlopCounterMode, recording each layer's
     output shape (forward hooks) and flop count (by module name)."""
     model = case.torch_model
     hooks = [case.torch_module(layer.name).register_forward_hook(
-        lambda module, args, out, name=layer.name: case.torch_shapes.__setitem__(name, tuple(out.shape[1:])))
+        lambda module, args, out, name=layer.name: case.torch_shapes.__setitem__(name, output_shapes(out)))
         for layer in case.layers()]
     counter = FlopCounterMode(display=False)
     try:

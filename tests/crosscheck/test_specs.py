@@ -12,7 +12,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from crosscheck_harness import Case, Mismatches, keras_param_gap
+from crosscheck_harness import Case, Mismatches, keras_param_gap, output_shapes
+
+from analyzer.graph import output_reference
 
 
 def keras_count(weights) -> int:
@@ -23,11 +25,12 @@ def test_output_shapes_match_both_frameworks(case: Case) -> None:
     m = Mismatches(case, "output shapes (without the batch axis)")
     for x in case.plan.inputs:
         m.compare(x, "input shape", x.shape, tuple(case.keras_layer(x.name).output.shape[1:]), "keras")
-    for row in case.layers():
-        keras_shape = tuple(case.keras_layer(row.name).output.shape[1:])
-        m.compare(row, "output shape", row.output_shape, keras_shape, "keras", None)
+    for row in case.layers():  # a layer with several outputs (return_state): the tuple of their shapes
+        ours = row.output_shapes if row.more_outputs else row.output_shape
+        m.compare(row, "output shape", ours, output_shapes(case.keras_layer(row.name).output), "keras", None)
     for row in case.layers():  # torch's, from forward hooks (harness.run_torch_once)
-        m.compare(row, "output shape", row.output_shape, case.torch_shapes.get(row.name), "torch")
+        ours = row.output_shapes if row.more_outputs else row.output_shape
+        m.compare(row, "output shape", ours, case.torch_shapes.get(row.name), "torch")
     m.check()
 
 
@@ -110,10 +113,12 @@ def test_every_torch_layer_computes_the_keras_layer(case: Case) -> None:
             continue
         args = [torch.as_tensor(case.keras_outputs[s]) for s in row.inputs]
         with torch.no_grad():
-            out = case.torch_module(row.name)(*args).numpy()
-        problem = close(out, case.keras_outputs[row.name])
-        if problem:
-            m.note(f"layer '{row.name}' ({row.type}): {problem}")
+            out = case.torch_module(row.name)(*args)
+        outs = out if row.more_outputs else (out,)  # several outputs: a tuple, in Keras' order
+        for i, value in enumerate(outs):
+            problem = close(value.numpy(), case.keras_outputs[output_reference(row.name, i)])
+            if problem:
+                m.note(f"layer '{row.name}' ({row.type}){f' output {i}' if row.more_outputs else ''}: {problem}")
     m.check()
 
 

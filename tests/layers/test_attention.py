@@ -70,5 +70,35 @@ def test_attention_refusals():
         attention([[4, 2]] * 4, num_heads=1, key_dim=2)
     with pytest.raises(NNSpecError, match="key and value differ on axis 1"):
         attention([[4, 2], [5, 2], [6, 2]], num_heads=1, key_dim=2)
-    with pytest.raises(NNSpecError, match="attention_axes"):
-        attention([[4, 2], [4, 2]], num_heads=1, key_dim=2, attention_axes=[1])
+    with pytest.raises(NNSpecError, match="attention_axes: axis 2 is not a position axis"):
+        attention([[4, 2], [4, 2]], num_heads=1, key_dim=2, attention_axes=[2])  # the feature axis
+    with pytest.raises(NNSpecError, match="attention_axes: axis 0 is not a position axis"):
+        attention([[4, 2], [4, 2]], num_heads=1, key_dim=2, attention_axes=0)  # the batch
+    with pytest.raises(NNSpecError, match="axis 1 is listed twice"):
+        attention([[3, 4, 2], [3, 4, 2]], num_heads=1, key_dim=2, attention_axes=[1, -3])
+    with pytest.raises(NNSpecError, match=r"query and value differ on axis 2 \(4 vs 5\), which is not in attention_axes"):
+        attention([[3, 4, 2], [3, 5, 2]], num_heads=1, key_dim=2, attention_axes=[1])
+
+
+def test_attention_over_axis_1_of_an_image():
+    # (3, 4, 6), 2 heads of key_dim 5, attention over axis 1 (3 rows); axis 2 (4 columns) is a batch axis
+    r = attention([[3, 4, 6]], inputs=["x0", "x0"], num_heads=2, key_dim=5, attention_axes=[1])
+    assert r["shape"] == (3, 4, 6)  # Keras
+    assert r["params"] == 3 * (6 * 10 + 10) + 10 * 6 + 6 == 276  # Keras: 276 (as without attention_axes)
+    # Q, K, V, O: 12 positions x 10 outputs x 6 terms = 720 each; scores: 2 heads x 4 columns x 3 x 3 of 5 terms;
+    # weighted sum: 2 x 4 x 3 queries x 5 of 3 terms
+    assert r["macs"] == 4 * 720 + 72 * 5 + 120 * 3 == 3600  # FlopCounterMode on Keras' layer: 7,200
+    assert r["activation"] == 2 * 4 * 3 * (3 * 3 - 1)  # softmax over 3 keys, per head, column and query
+    default = attention([[3, 4, 6]], inputs=["x0", "x0"], num_heads=2, key_dim=5)
+    assert default["macs"] == 4 * 720 + 2 * 12 * 12 * 5 * 2 == 5760  # FlopCounterMode: 11,520
+    both = attention([[3, 4, 6]], inputs=["x0", "x0"], num_heads=2, key_dim=5, attention_axes=[2, -3])
+    assert both == default  # every position axis, in any order, is the default
+
+
+def test_cross_attention_over_one_axis():
+    # query (3, 4, 6), value (7, 4, 2); attention over axis 1 (3 queries, 7 keys), axis 2 must match (4)
+    r = attention([[3, 4, 6], [7, 4, 2]], num_heads=2, key_dim=5, value_dim=3, output_shape=4, attention_axes=1)
+    assert r["shape"] == (3, 4, 4)  # Keras
+    assert r["params"] == 70 + 30 + 18 + 28 == 146  # Keras: 146
+    # Q 12x10x6, K 28x10x2, V 28x6x2, O 12x4x6, scores 2x4x3x7 of 5, weighted sum 2x4x3x3 of 7
+    assert r["macs"] == 720 + 560 + 336 + 288 + 840 + 504 == 3248  # FlopCounterMode on Keras' layer: 6,496

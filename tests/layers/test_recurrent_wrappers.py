@@ -57,9 +57,9 @@ def test_gru_cudnn_compatible(one_layer):
     assert one_layer([7, 5], {"type": "GRU", "units": 10})["macs"] == 7 * 30 * 15  # FlopCounterMode: 6,300
 
 
-def test_return_state_is_not_supported_yet():
-    with pytest.raises(NNSpecError, match="return_state is not supported yet"):
-        run([7, 5], [{"type": "LSTM", "units": 3, "return_state": True}])
+def test_initial_state_must_match_the_units():
+    with pytest.raises(NNSpecError, match="initial state state_h has 3 units, the layer 4"):
+        run([[7, 5], [3]], [{"type": "LSTM", "units": 4, "inputs": ["x0", "x1", "x1"]}])
 
 
 def test_bidirectional_lstm(one_layer):
@@ -89,8 +89,6 @@ def test_bidirectional_gru_merge_modes(one_layer, mode, per_element):
 def test_bidirectional_refusals():
     with pytest.raises(NNSpecError, match="wraps a recurrent layer"):
         run([6, 3], [{"type": "Bidirectional", "layer": {"type": "Dense", "units": 3}}])
-    with pytest.raises(NNSpecError, match="merge_mode None"):
-        run([6, 3], [{"type": "Bidirectional", "merge_mode": None, "layer": {"type": "GRU", "units": 3}}])
     with pytest.raises(NNSpecError, match=r"unknown field 'unitz' \(did you mean 'units'\?\)"):
         run([6, 3], [{"type": "Bidirectional", "layer": {"type": "LSTM", "unitz": 3}}])
 
