@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.graph import analyze_spec
-from analyzer.importers import is_model_file
 from analyzer.report import Report
 from analyzer.spec.loader import load_spec, parse_spec
 
@@ -17,6 +16,8 @@ def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
 
     A model file (.keras, .json, .h5, .onnx) is converted first, with its own sizes; to name
     symbols, use analyzer.importers.import_model (docs/importers.md)."""
+    from analyzer.importers import is_model_file  # here, not at the top: `import analyzer` stays light (issue 9)
+
     text_given = isinstance(spec, str) and "\n" in spec
     if not text_given and is_model_file(spec):
         from analyzer.importers import import_model

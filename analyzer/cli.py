@@ -10,18 +10,53 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from analyzer.command import run_guarded
-from analyzer.conventions import PROFILES, recount_with
 from analyzer.errors import UsageError
 from analyzer.formats import FORMATS, render_report
 from analyzer.graph import BIAS_MODES, analyze_spec
-from analyzer.importers import is_model_file
 from analyzer.memory import DTYPE_BYTES, memory_summary
 from analyzer.report import Report
 from analyzer.spec.loader import load_spec
 
+# Cold start (issue 9): `analyze SPEC` imports only what reading, analyzing and printing a spec
+# needs. The convention profiles, the model importers, sweeps, plots and the export are imported
+# where an option or a model file asks for them (tests/test_cli_imports.py checks this).
+
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(-?[0-9][0-9_]*)\s*$")
+
+
+class _ProfileNames(Sequence[str]):
+    """--convention's choices, analyzer.conventions.PROFILES in its order, read only when argparse
+    checks a --convention value or prints the help: the profiles are ~25 ms of imports that a
+    run without --convention does not need."""
+
+    def _names(self) -> list[str]:
+        from analyzer.conventions import PROFILES
+
+        return list(PROFILES)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+
+def is_model_file(path: str) -> bool:
+    """analyzer.importers.is_model_file, without importing the importers for a .yaml / .yml spec."""
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        return False
+    from analyzer.importers import is_model_file as by_extension
+
+    return by_extension(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bias", choices=BIAS_MODES, default="spec",
                         help="count every layer that can have a bias with it (on), without it (off), or as written (spec)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="table", help="output format (default: table)")
-    parser.add_argument("--convention", choices=list(PROFILES), metavar="NAME",
+    parser.add_argument("--convention", choices=_ProfileNames(), metavar="NAME",
                         help="also count each layer and the total as another tool would: "
-                             f"{', '.join(PROFILES)} (docs/conventions.md#convention-profiles)")
+                             "%(choices)s (docs/conventions.md#convention-profiles)")
     parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
                         help="element type for the memory figures (weights, largest activation, peak activations; "
                              "table and json; default: float32)")
@@ -52,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
     parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS",
                         help="model files: name input dimensions as a symbol, e.g. --symbol L=input1:1 (docs/importers.md)")
+    parser.add_argument("--other-size", dest="other_sizes", action="append", default=[], metavar="MODEL",
+                        help="model files: the same model saved at another size of the --symbol dimensions; sizes that "
+                             "differ are fitted as a*L + b (docs/importers.md)")
     export = parser.add_argument_group("export", "write a runnable model instead of the report (docs/export.md)")
     export.add_argument("--export", choices=("keras", "torch"),
                         help="write a standalone Python file that builds the model in Keras 3 or PyTorch at the --set sizes")
@@ -83,9 +121,10 @@ def run(args: argparse.Namespace) -> str:
     if is_model_file(args.spec):  # a Keras or ONNX model, converted to a spec (analyzer/importers)
         from analyzer.importers.cli import load_model_spec
 
-        spec = load_model_spec(args.spec, args.symbols, values)
-    elif args.symbols:
-        raise UsageError("--symbol names dimensions of a model file (.keras, .json, .h5, .onnx); a spec declares its symbols")
+        spec = load_model_spec(args.spec, args.symbols, values, args.other_sizes)
+    elif args.symbols or args.other_sizes:
+        what = "--symbol names dimensions of" if args.symbols else "--other-size goes with"
+        raise UsageError(f"{what} a model file (.keras, .json, .h5, .onnx); a spec declares its symbols")
     else:
         spec = load_spec(args.spec)
     if args.export or args.output or args.native_gru:
@@ -97,7 +136,11 @@ def run(args: argparse.Namespace) -> str:
         return _sweep(args, report, values)
     if args.plot:
         raise UsageError("--plot draws a sweep: give --sweep too, e.g. --sweep L=64..4096*2 --plot cost.png")
-    convention = recount_with(report, args.convention) if args.convention else None
+    convention = None
+    if args.convention:
+        from analyzer.conventions import recount_with
+
+        convention = recount_with(report, args.convention)
     memory = memory_summary(report, args.dtype)  # on the layer graph, before any --depth grouping
     if args.depth:
         convention = convention.grouped(report, args.depth) if convention else None

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import sympy
 
 from analyzer.errors import DomainError, Location
-from analyzer.symbolic import SizeSymbol, evaluate, render
+from analyzer.symbolic import SizeSymbol, exact_value, render
 
 Kind = Literal["ge", "eq", "int"]
 _SEARCH_LIMIT = 2**64
@@ -28,15 +29,16 @@ integers of over 4,300 digits into text, and no network comes near (docs/errors.
 
 def _value_text(expr: sympy.Expr, values: Mapping[sympy.Symbol, int]) -> str:
     try:
-        return number_text(evaluate(expr, values))
+        return number_text(exact_value(expr, values))
     except ValueError:
         return "undefined (a division by zero)"
 
 
-def number_text(value: sympy.Rational | int) -> str:
+def number_text(value: sympy.Rational | Fraction | int) -> str:
     """An exact number for a message, or its size when it is too long to print."""
-    value = sympy.Rational(value)
-    if max(abs(value.p), value.q).bit_length() > MAX_VALUE_BITS:
+    value = sympy.Rational(value) if isinstance(value, sympy.Basic) else Fraction(value)
+    p, q = (value.p, value.q) if isinstance(value, sympy.Rational) else (value.numerator, value.denominator)
+    if max(abs(p), q).bit_length() > MAX_VALUE_BITS:
         return f"a number of more than {MAX_VALUE_BITS} bits"
     return str(value)
 
@@ -55,14 +57,14 @@ class Constraint:
     violation: str | None = None  # the rule broken, in words: "kernel height 5 exceeds input height L - 7"
 
     def holds(self, values: Mapping[sympy.Symbol, int]) -> bool:
-        try:
-            left = evaluate(self.lhs, values)
-            right = evaluate(self.rhs, values)
+        try:  # Python ints and Fractions: the domain search calls this many times per constraint
+            left = exact_value(self.lhs, values)
+            right = exact_value(self.rhs, values)
         except ValueError:  # undefined there: a division by zero
             return False
         if self.kind == "int":
-            return bool(left.is_Integer)
-        return bool(left >= right) if self.kind == "ge" else bool(left == right)
+            return isinstance(left, int)
+        return left >= right if self.kind == "ge" else left == right
 
     @property
     def symbols(self) -> set[sympy.Symbol]:
@@ -91,7 +93,7 @@ class Note:
 
     def at(self, values: Mapping[sympy.Symbol, int]) -> str | None:
         try:
-            amount = evaluate(self.amount, values)
+            amount = exact_value(self.amount, values)
         except ValueError:  # undefined there; the constraints refuse such values
             return None
         if amount == 0:

@@ -10,10 +10,13 @@ Design rules (see docs/conventions.md):
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache, reduce
+from typing import Any
 
 import sympy
 from sympy.core.sorting import default_sort_key
@@ -47,7 +50,22 @@ def integer(value: int) -> Expr:
 
 
 def product(factors: Iterable[Expr | int]) -> Expr:
-    return reduce(operator.mul, (sympy.Integer(f) if isinstance(f, int) else f for f in factors), ONE)
+    factors = tuple(factors)
+    key = tuple(map(id, factors))
+    hit = _PRODUCTS.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], factors)):
+        return hit[1]
+    result = reduce(operator.mul, (sympy.Integer(f) if isinstance(f, int) else f for f in factors), ONE)
+    if len(_PRODUCTS) >= 65_536:
+        _PRODUCTS.clear()
+    _PRODUCTS[key] = (factors, result)  # keeps the factors alive, so their ids stay theirs
+    return result
+
+
+# Products by their factors' objects: a layer's output shape is multiplied out again and again
+# (activations, memory, the JSON), and consecutive layers share one shape tuple. The same object
+# back also lets render() and Report.value() find it by identity (issue 9).
+_PRODUCTS: dict[tuple[int, ...], tuple[tuple[Expr | int, ...], Expr]] = {}
 
 
 def floor_div(numerator: Expr | int, denominator: Expr | int) -> Expr:
@@ -80,10 +98,69 @@ def free_symbols(expr: Expr) -> set[sympy.Symbol]:
     return set(getattr(expr, "free_symbols", set()))
 
 
-def evaluate(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> sympy.Rational:
-    """Exact value of `expr` at `values` (a sympy Rational; never a float)."""
+class _NeedsSympy(Exception):
+    """The expression holds something `_value` does not compute (a symbol without a value, a
+    fractional power, a function other than floor / ceiling / Mod / Min / Max): substitute in sympy."""
+
+
+def _value(expr: Expr, values: Mapping[sympy.Symbol, int]) -> int | Fraction:
+    """Exact value of `expr` with Python ints and Fractions, walking the tree once.
+
+    Substituting in sympy (xreplace) rebuilds every node through sympy's constructors and
+    caches; on large specs that was most of the cost of showing numbers, and superlinear: the
+    hashes of 2**k and 2**(k + 61) are equal, so the deep stride-2 stacks' coefficients collide
+    in sympy's caches (issue 9)."""
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Symbol:
+        if expr not in values:
+            raise _NeedsSympy
+        return int(values[expr])
+    if expr.is_Add:
+        total: int | Fraction = 0
+        for arg in expr.args:
+            total += _value(arg, values)
+        return total
+    if expr.is_Mul:
+        result: int | Fraction = 1
+        for arg in expr.args:
+            result *= _value(arg, values)
+        return result
+    if expr.is_Pow:
+        if not expr.exp.is_Integer:
+            raise _NeedsSympy
+        base, exponent = _value(expr.base, values), int(expr.exp)
+        return base**exponent if exponent >= 0 else Fraction(base) ** exponent  # an int to a negative power is a float
+    if isinstance(expr, sympy.floor):
+        return math.floor(_value(expr.args[0], values))
+    if isinstance(expr, sympy.ceiling):
+        return math.ceil(_value(expr.args[0], values))
+    if isinstance(expr, sympy.Mod):  # sympy's Mod, like Python's %, takes the sign of the divisor
+        return _value(expr.args[0], values) % _value(expr.args[1], values)
+    if isinstance(expr, (sympy.Min, sympy.Max)):
+        return (min if isinstance(expr, sympy.Min) else max)(_value(a, values) for a in expr.args)
+    raise _NeedsSympy
+
+
+def exact_value(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> int | Fraction:
+    """Exact value of `expr` at `values` as a Python int, or a Fraction when it is not an integer.
+
+    ValueError (as `evaluate`) when a symbol has no value or the value is undefined (a division by zero)."""
     if isinstance(expr, int):
-        return sympy.Integer(expr)
+        return int(expr)
+    try:
+        result = _value(expr, values)
+    except (_NeedsSympy, ZeroDivisionError):  # sympy decides: a value, or the error message
+        value = _substitute(expr, values)
+        return int(value.p) if value.is_Integer else Fraction(int(value.p), int(value.q))
+    if isinstance(result, Fraction) and result.denominator == 1:
+        return result.numerator
+    return result
+
+
+def _substitute(expr: Expr, values: Mapping[sympy.Symbol, int]) -> sympy.Rational:
     result = expr.xreplace({s: sympy.Integer(v) for s, v in values.items()})
     if not result.is_Rational:
         missing = sorted(s.name for s in free_symbols(result))
@@ -91,11 +168,17 @@ def evaluate(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> sympy.Rati
     return result
 
 
+def evaluate(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> sympy.Rational:
+    """Exact value of `expr` at `values` (a sympy Rational; never a float)."""
+    value = exact_value(expr, values)
+    return sympy.Integer(value) if isinstance(value, int) else sympy.Rational(value.numerator, value.denominator)
+
+
 def evaluate_int(expr: Expr | int, values: Mapping[sympy.Symbol, int]) -> int:
-    result = evaluate(expr, values)
-    if not result.is_Integer:
+    result = exact_value(expr, values)
+    if not isinstance(result, int):
         raise ValueError(f"{expr} is {result} (not an integer)")
-    return int(result)
+    return result
 
 
 def _degree(term: Expr) -> int:
@@ -109,10 +192,48 @@ def _degree(term: Expr) -> int:
 class _FormulaPrinter(StrPrinter):
     """sympy's str printer, with sums ordered by a cheap key (highest degree first,
     constants last) instead of sympy's `as_ordered_terms`, which costs milliseconds per
-    formula and made printing dominate on large specs."""
+    formula and made printing dominate on large specs.
+
+    Powers and functions (floor(...)**2, the shapes of deep layers) are printed once per object,
+    and a term's sort key is built from its monomial's, once per object: a report's formulas and
+    totals are made of the same few of them (issue 9)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._printed: dict[int, tuple[Expr, str]] = {}
+        self._keys: dict[int, tuple[Expr, tuple[int, tuple[Any, ...]]]] = {}
 
     def _as_ordered_terms(self, expr: Expr, order: str | None = None) -> list[Expr]:
-        return sorted(expr.args, key=lambda t: (t.is_Number, -_degree(t), default_sort_key(t)))
+        return sorted(expr.args, key=self._term_key)
+
+    def _term_key(self, term: Expr) -> tuple[Any, ...]:
+        """(term.is_Number, -_degree(term), default_sort_key(term)), the latter from the monomial's:
+        sympy's Expr.sort_key of c*m is m's with c as its last entry."""
+        if term.is_Number:
+            return (True, 0, default_sort_key(term))
+        coefficient, monomial = term.as_coeff_Mul()
+        hit = self._keys.get(id(monomial))
+        if hit is None or hit[0] is not monomial:
+            hit = (monomial, (_degree(monomial), default_sort_key(monomial)))
+            _remember(self._keys, monomial, hit)
+        degree, key = hit[1]
+        return (False, -degree, (*key[:3], coefficient))
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if kwargs or not isinstance(expr, (sympy.Pow, sympy.Function)):
+            return super()._print(expr, **kwargs)
+        hit = self._printed.get(id(expr))
+        if hit is None or hit[0] is not expr:  # printing a node does not depend on its parent
+            hit = (expr, super()._print(expr))
+            _remember(self._printed, expr, hit)
+        return hit[1]
+
+
+def _remember(memo: dict[int, Any], expr: Expr, entry: Any) -> None:
+    """memo[id(expr)] = entry, where the entry holds expr itself, so the id stays expr's."""
+    if len(memo) >= 65_536:
+        memo.clear()
+    memo[id(expr)] = entry
 
 
 _PRINTER = _FormulaPrinter()
@@ -120,11 +241,79 @@ _PRINTER = _FormulaPrinter()
 
 @lru_cache(maxsize=65_536)
 def _render_cached(expr: Expr) -> str:
-    return _PRINTER.doprint(sympy.expand(expr))
+    return _PRINTER.doprint(_expanded_sum(expr) if expr.is_Add else sympy.expand(expr))
+
+
+def _expanded(expr: Expr) -> Expr:
+    """sympy.expand(expr), remembered by object: the terms of a report's totals share their
+    factors (the shape of a group of layers, squared) across quantities."""
+    hit = _EXPANDED.get(id(expr))
+    if hit is not None and hit[0] is expr:
+        return hit[1]
+    result = sympy.expand(expr)
+    if len(_EXPANDED) >= 65_536:
+        _EXPANDED.clear()
+    _EXPANDED[id(expr)] = (expr, result)  # keeps expr alive, so its id stays its own
+    return result
+
+
+_EXPANDED: dict[int, tuple[Expr, Expr]] = {}
+
+
+def _expanded_sum(expr: Expr) -> Expr:
+    """sympy.expand of a sum, for printing: each term expanded on its own (c * X as c times the
+    remembered expansion of X) and like terms collected as Add.flatten collects them.
+
+    Equal to sympy.expand(expr) term for term (tests/test_symbolic.py), but the Add is left
+    unsorted (the printer orders the terms itself) and expand's second pass over the whole sum
+    is skipped: on a 10,000-layer spec, expanding and re-sorting the totals grew faster than
+    the spec (issue 9)."""
+    constant = ZERO
+    collected: dict[Expr, Expr] = {}
+    for arg in expr.args:
+        coefficient, rest = arg.as_coeff_Mul()
+        for term in sympy.Add.make_args(_expanded(rest)):
+            if not term.is_commutative or (term.is_Number and not term.is_Rational):
+                return sympy.expand(expr)  # beyond the counts' arithmetic: sympy's own rules
+            if term.is_Number:
+                constant += coefficient * term
+                continue
+            c, key = term.as_coeff_Mul()
+            c = coefficient * c
+            collected[key] = collected[key] + c if key in collected else c
+    terms = [] if constant.is_zero else [constant]
+    for key, c in collected.items():  # as Add.flatten builds c*s
+        if c.is_zero:
+            continue
+        if c is ONE:
+            terms.append(key)
+        elif key.is_Mul:
+            terms.append(key._new_rawargs(c, *key.args))
+        elif key.is_Add:
+            terms.append(sympy.Mul(c, key, evaluate=False))
+        else:
+            terms.append(sympy.Mul(c, key))
+    if len(terms) <= 1:
+        return terms[0] if terms else ZERO
+    return sympy.Add._from_args(terms)
+
+
+# Rendered formulas by object identity, in front of the cache by equality: a report renders the
+# same few expression objects many times (the 1,000-layer conv stack: 13,000 calls, 224 objects),
+# and a lookup by equality compares whole trees, whose hashes collide on deep stride-2 stacks
+# (2**k and 2**(k + 61) hash alike). Each entry keeps its expression alive, so its id stays its own.
+_RENDERED: dict[int, tuple[Expr, str]] = {}
 
 
 def render(expr: Expr | int) -> str:
     """A stable, readable string for a formula: expanded, never simplified."""
     if isinstance(expr, int):
         return str(expr)
-    return _render_cached(expr)
+    hit = _RENDERED.get(id(expr))
+    if hit is not None and hit[0] is expr:
+        return hit[1]
+    text = _render_cached(expr)
+    if len(_RENDERED) >= 65_536:
+        _RENDERED.clear()
+    _RENDERED[id(expr)] = (expr, text)
+    return text

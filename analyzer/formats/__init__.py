@@ -3,24 +3,36 @@ Report; `FORMATS` maps the --format name to its renderer."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from analyzer.formats import csv_format, json_format, latex, markdown, table
 from analyzer.report import Report
 
 if TYPE_CHECKING:
     from analyzer.conventions.base import Recount
     from analyzer.memory import MemorySummary
 
+
+def _renderer(module: str) -> Callable[..., str]:
+    """The `render` of analyzer.formats.MODULE, imported at the first call: a run imports only
+    the format it prints (cold start, issue 9)."""
+
+    def render(*args: object, **kwargs: object) -> str:
+        return importlib.import_module(f"analyzer.formats.{module}").render(*args, **kwargs)  # type: ignore[no-any-return]
+
+    render.__name__ = render.__qualname__ = f"{module}.render"
+    return render
+
+
 # Each renderer takes the Report and, optionally, a convention profile's Recount
 # (`--convention NAME`), shown as one more count per layer and in total.
 FORMATS: dict[str, Callable[..., str]] = {
-    "table": table.render,
-    "json": json_format.render,
-    "markdown": markdown.render,
-    "csv": csv_format.render,
-    "latex": latex.render,
+    "table": _renderer("table"),
+    "json": _renderer("json_format"),
+    "markdown": _renderer("markdown"),
+    "csv": _renderer("csv_format"),
+    "latex": _renderer("latex"),
 }
 
 

@@ -13,6 +13,10 @@ integer.
 Scalars are plain strings, integers, floats, booleans and nulls only: explicit
 tags such as !!binary or !!python/... are refused, dates stay strings, and the
 YAML 1.1 surprises `010` (octal 8) and `1:30` (base 60: 90) are refused.
+
+Where PyYAML has libyaml, libyaml scans and parses (several times faster) under the
+same composer, caps and builder; every error, and any text libyaml might read
+differently, goes through the pure-Python loader, so messages and positions are the same.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import Reader
+from yaml.resolver import Resolver
 
 from analyzer.errors import Location, SpecSyntaxError
 
@@ -36,6 +44,13 @@ MAX_INT_DIGITS = 1000
 _PLAIN_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}": t for t in ("str", "int", "float", "bool", "null")}
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+# Text libyaml does not read exactly as PyYAML's pure-Python loader goes to the latter: characters
+# PyYAML's reader refuses (libyaml's set differs), and what a differential fuzz of the specs found
+# libyaml to accept or place differently: tabs ('a\tb' is a plain scalar for libyaml, an error for
+# PyYAML), '?' in flow collections, a byte order mark after the start (columns), and an empty
+# value in a flow collection ('{a: , b: 1}': its column), a block scalar header followed by '#'.
+_NON_PRINTABLE = Reader.NON_PRINTABLE
+_NOT_FOR_LIBYAML = re.compile(r"[\t?\ufeff]|:\s*[,}\]]|[|>][-+0-9]*#")
 
 Path = tuple[str | int, ...]
 
@@ -65,20 +80,11 @@ def _location(file: str, mark: yaml.Mark | None) -> Location | None:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-class _CappedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses deep nesting and alias bombs while composing."""
+class _ComposeCaps:
+    """Composer.compose_node that refuses deep nesting and alias bombs while composing."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # (PyYAML's argument name)
-        # PyYAML's scanner does work per open bracket for every later token: cap '[' and '{' depth
-        # while scanning, before a deep flow collection makes it quadratic.
-        if self.flow_level >= MAX_DEPTH:
-            raise _CapExceeded(f"nesting deeper than {MAX_DEPTH} levels", self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+    _depth = 0
+    _aliases = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -90,9 +96,37 @@ class _CappedLoader(yaml.SafeLoader):
         if self._depth > MAX_DEPTH:
             raise _CapExceeded(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
         try:
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
+
+
+class _CappedLoader(_ComposeCaps, yaml.SafeLoader):
+    """SafeLoader (pure Python) that refuses deep nesting and alias bombs while composing: the
+    reference, whose messages and positions every error of load_yaml comes from."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # (PyYAML's argument name)
+        # PyYAML's scanner does work per open bracket for every later token: cap '[' and '{' depth
+        # while scanning, before a deep flow collection makes it quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            raise _CapExceeded(f"nesting deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastLoader(_ComposeCaps, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+        """libyaml's scanner and parser (C) under PyYAML's own composer, with the same caps and the
+        same node marks. PyYAML's pure-Python scanner was ~18% of a 1,000-layer spec's time (issue 9)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+else:  # PyYAML built without libyaml: the pure-Python loader does everything
+    _FastLoader = None  # type: ignore[assignment,misc]
 
 
 class _CapExceeded(Exception):
@@ -155,7 +189,8 @@ class _Builder:
 
     def scalar(self, node: ScalarNode) -> Any:
         """A plain value; refuses tags that build objects and YAML 1.1's octal and base-60 integers."""
-        if node.tag == _TIMESTAMP_TAG and node.style is None:
+        plain = not node.style  # None from PyYAML's composer, '' from libyaml's parser
+        if node.tag == _TIMESTAMP_TAG and plain:
             return node.value  # a date means nothing in a spec: keep the text
         where = _location(self.source.file, node.start_mark)
         kind = _PLAIN_SCALAR_TAGS.get(node.tag)
@@ -165,17 +200,17 @@ class _Builder:
                 hint="a spec holds plain strings, numbers, booleans and nulls only; tags such as !!python/... would run code",
             )
         text = node.value.strip()
-        if kind == "int" and node.style is None and _OCTAL.match(text):
+        if kind == "int" and plain and _OCTAL.match(text):
             raise SpecSyntaxError(f"{text} is an octal number in YAML 1.1 ({text} = {int(text.replace('_', ''), 8)})",
                                   location=where, hint=f"write it without the leading 0, or quote it: '{text}'")
-        if kind == "int" and node.style is None and ":" in text:
+        if kind == "int" and plain and ":" in text:
             raise SpecSyntaxError(f"{text} is a base-60 number in YAML 1.1", location=where,
                                   hint=f"quote it if you mean text: '{text}'")
         if kind == "int" and sum(c.isalnum() for c in text) > MAX_INT_DIGITS:
             raise SpecSyntaxError(f"integer with more than {MAX_INT_DIGITS} digits", location=where)
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError):  # IndexError: '!!int' alone
             shown = text if len(text) <= 40 else text[:37] + "..."
             what = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null"}.get(kind, kind)
             raise SpecSyntaxError(f"cannot read {shown!r} as {what}", location=where) from None
@@ -213,18 +248,34 @@ class _Builder:
         return result
 
 
-def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
-    """Parse one YAML document into plain values and its SourceMap."""
+def _compose_and_build(loader: Any, file: str) -> tuple[Any, SourceMap]:
     source = SourceMap(file)
+    node = loader.get_single_node()
+    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value):
+        raise SpecSyntaxError("the file is empty; a spec needs at least 'inputs' and 'layers'", location=Location(file, 1, 1))
+    return _Builder(loader, source).build(node, ()), source
+
+
+def load_yaml(text: str, file: str, *, fast: bool = True) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain values and its SourceMap.
+
+    With libyaml (and `fast`), libyaml scans and parses; anything it or a check refuses is read
+    again by the pure-Python loader, which gives the error, so messages and positions do not
+    depend on libyaml (tests/test_yaml_loader.py compares the two)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SpecSyntaxError(f"file larger than {MAX_BYTES} bytes", location=Location(file, 1, 1))
+    if fast and _FastLoader is not None and not _NON_PRINTABLE.search(text) and not _NOT_FOR_LIBYAML.search(text):
+        loader = _FastLoader(text)
+        try:
+            return _compose_and_build(loader, file)
+        except Exception:  # the pure-Python loader below reports it, in its own words
+            pass
+        finally:
+            loader.dispose()
     loader = None
     try:
         loader = _CappedLoader(text)  # its reader already refuses control characters
-        node = loader.get_single_node()
-        if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value):
-            raise SpecSyntaxError("the file is empty; a spec needs at least 'inputs' and 'layers'", location=Location(file, 1, 1))
-        return _Builder(loader, source).build(node, ()), source
+        return _compose_and_build(loader, file)
     except _CapExceeded as cap:
         raise SpecSyntaxError(cap.message, location=cap.location or _location(file, cap.mark)) from None
     except yaml.MarkedYAMLError as exc:
