@@ -241,3 +241,218 @@ def test_cli_errors(capsys):
     assert main(["convert", "specs/scnn.yaml"]) == 2
     assert main([str(FIXTURES / "missing.keras")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ---- lifting with the model saved at other sizes (--other-size) ---------------------------------
+
+
+def _tiny(length, units, features=2, after=(), name="wide", rate=None):
+    """A Keras 3 Sequential config, written by hand: input (length, features), Flatten, Dense(units), `after`."""
+    layers = [{"class_name": "InputLayer", "config": {"name": "signal", "batch_shape": [None, length, features]}},
+              {"class_name": "Flatten", "config": {"name": "flat"}},
+              {"class_name": "Dense", "config": {"name": name, "units": units}}]
+    if rate is not None:
+        layers.append({"class_name": "Dropout", "config": {"name": "drop", "rate": rate}})
+    layers.extend({"class_name": kind, "config": {"name": kind.lower(), **config}} for kind, config in after)
+    return {"class_name": "Sequential", "config": {"name": "tiny", "layers": layers}}
+
+
+def _decoder(length):
+    """DAE's decoder in small: (L, 2) -> Flatten -> Dense(2*L) -> Reshape((L, 2))."""
+    return _tiny(length, 2 * length, after=[("Reshape", {"target_shape": [length, 2]})])
+
+
+def _files(tmp_path, configs):
+    paths = []
+    for i, config in enumerate(configs):
+        paths.append(tmp_path / f"model_{i}.json")
+        paths[-1].write_text(json.dumps(config))
+    return paths
+
+
+def test_other_size_lifts_dense_2l_and_its_reshape(tmp_path):
+    main_file, other = _files(tmp_path, [_decoder(128), _decoder(200)])
+    model = import_model(main_file, ["L=signal:0"], other_sizes=[other])
+    layers = {e.name: e.spec for e in model.spec.layers}
+    assert sympy.expand(layers["wide"].units - 2 * L) == 0
+    assert list(layers["reshape"].target_shape) == [L, 2]
+    # Flatten gives 2*L; Dense(2*L): 2*L x 2*L weights + 2*L biases, 2*L x 2*L MACs; Reshape is free
+    assert sympy.expand(model.report.total.params - (4 * L**2 + 2 * L)) == 0
+    assert sympy.expand(model.report.total.macs - 4 * L**2) == 0
+    assert model.report.at(L=1000).value(model.report.total.params) == 4_002_000
+    messages = "\n".join(model.messages())
+    assert f"lifted: layer 'wide' (Dense): units 256 becomes 2*L (fitted to 400 at L = 200 in {other})" in messages
+    assert "layer 'reshape' (Reshape): target_shape [128, 2] becomes [L, 2]" in messages
+    assert "units: 2*L}  # the model has units 256 at L = 128" in model.yaml
+    assert "might follow" not in messages  # no hints once the sizes are known
+
+
+def test_single_file_keeps_the_constants_and_hints_at_the_reshape(tmp_path):
+    (main_file,) = _files(tmp_path, [_decoder(128)])
+    model = import_model(main_file, ["L=signal:0"])
+    # Dense(256) on the 2*L flattened values: 2*L x 256 weights + 256 biases
+    assert sympy.expand(model.report.total.params - (512 * L + 256)) == 0
+    hints = [n for n in model.notes if n.startswith("might follow a symbol")]
+    # the Reshape sets axis 0 (before the features axis) to 128 = L; the Dense's 256 is on the last axis: no hint
+    assert len(hints) == 1 and "layer 'reshape' (Reshape): target_shape[0] = 128 is L at L = 128" in hints[0]
+    assert "--other-size" in hints[0]
+
+
+def test_hint_for_a_multiple_of_the_symbol(tmp_path):
+    (main_file,) = _files(tmp_path, [_tiny(64, 12, after=[("RepeatVector", {"n": 32})])])
+    hints = [n for n in import_model(main_file, ["L=signal:0"]).notes if n.startswith("might follow")]
+    assert len(hints) == 1 and "layer 'repeatvector' (RepeatVector): n = 32 is L/2 at L = 64" in hints[0]
+
+
+def test_two_symbols_need_a_file_per_symbol(tmp_path):
+    # input (T, F), Dense(3*T + F - 1), RepeatVector(T): files at (T, F) = (4, 3), (10, 3), (4, 7)
+    def config(t, f):
+        return _tiny(t, 3 * t + f - 1, features=f, after=[("RepeatVector", {"n": t})])
+
+    main_file, by_t, by_f = _files(tmp_path, [config(4, 3), config(10, 3), config(4, 7)])
+    model = import_model(main_file, ["T=signal:0", "F=signal:1"], other_sizes=[by_t, by_f])
+    T, F = make_symbol("T"), make_symbol("F")
+    layers = {e.name: e.spec for e in model.spec.layers}
+    assert sympy.expand(layers["wide"].units - (3 * T + F - 1)) == 0
+    assert layers["repeatvector"].n == T
+    units = 3 * T + F - 1  # Dense on T*F values: T*F x units weights + units biases
+    assert sympy.expand(model.report.total.params - (T * F * units + units)) == 0
+    assert model.report.at(T=100, F=5).value(model.report.total.params) == 500 * 304 + 304
+    with pytest.raises(NNSpecError, match=r"do not tell how sizes depend on T, F") as error:
+        import_model(main_file, ["T=signal:0", "F=signal:1"], other_sizes=[by_t])
+    assert "2 other files" in str(error.value)
+
+
+def test_other_size_refuses_a_size_no_affine_function_fits(tmp_path):
+    # 256, 512, 1000 at L = 128, 256, 300: 2*L fits the first two, not the third (600)
+    files = _files(tmp_path, [_tiny(128, 256), _tiny(256, 512), _tiny(300, 1000)])
+    with pytest.raises(NNSpecError) as error:
+        import_model(files[0], ["L=signal:0"], other_sizes=files[1:])
+    message = str(error.value)
+    assert "layer 'wide' (Dense): units is 256 at L = 128" in message
+    assert "1000 at L = 300" in message and "not affine" in message
+
+
+def test_other_size_fraction_is_lifted_and_flagged(tmp_path):
+    main_file, other = _files(tmp_path, [_tiny(128, 64), _tiny(200, 100)])
+    model = import_model(main_file, ["L=signal:0"], other_sizes=[other])
+    # Dense(L/2) on 2*L values: 2*L x L/2 + L/2 = L**2 + L/2 params
+    assert sympy.expand(model.report.total.params - (L**2 + L / 2)) == 0
+    assert "units 64 becomes L/2" in "\n".join(model.messages())
+    assert "fractions: check it" in "\n".join(model.messages())
+    assert "L/2 is an integer" in "\n".join(model.report.domain())
+
+
+def test_other_size_field_left_out_as_default(tmp_path):
+    # ZeroPadding1D(padding=L - 127): 1 at L = 128 (the default, so the converter leaves it out), 3 at L = 130
+    def config(length):
+        return _tiny(length, 4, after=[("Reshape", {"target_shape": [2, 2]}),
+                                       ("ZeroPadding1D", {"padding": length - 127})])
+
+    main_file, other = _files(tmp_path, [config(128), config(130)])
+    model = import_model(main_file, ["L=signal:0"], other_sizes=[other])
+    row = model.report.layers["zeropadding1d"]
+    assert sympy.expand(row.output_shape[0] - (2 + 2 * (L - 127))) == 0
+
+
+def test_other_size_structure_errors(tmp_path):
+    main_file, retyped, shorter, wider, renamed = _files(tmp_path, [
+        _decoder(128),
+        _tiny(200, 400, after=[("RepeatVector", {"n": 2})]),
+        _tiny(200, 400),
+        _tiny(200, 400, features=3, after=[("Reshape", {"target_shape": [200, 2]})]),
+        _tiny(200, 400, name="dense_7", after=[("Reshape", {"target_shape": [200, 2]})]),
+    ])
+    with pytest.raises(NNSpecError, match=r"layer 3 is 'reshape' \(Reshape\) in .* but 'repeatvector' "
+                                          r"\(RepeatVector\) there: not the same architecture"):
+        import_model(main_file, ["L=signal:0"], other_sizes=[retyped])
+    with pytest.raises(NNSpecError, match=r"model_2.json: 2 layers, where .*model_0.json has 3: not the same"):
+        import_model(main_file, ["L=signal:0"], other_sizes=[shorter])
+    with pytest.raises(NNSpecError, match=r"input 'signal' axis 1 is 3 there and 2 in .*no --symbol names it"):
+        import_model(main_file, ["L=signal:0"], other_sizes=[wider])
+    # Keras numbers layer names per session: the same layer under another name is the same architecture
+    model = import_model(main_file, ["L=signal:0"], other_sizes=[renamed])
+    assert sympy.expand(model.report.total.params - (4 * L**2 + 2 * L)) == 0
+
+
+def test_other_size_refuses_a_float_that_differs(tmp_path):
+    main_file, other = _files(tmp_path, [_tiny(128, 256, rate=0.2), _tiny(200, 400, rate=0.5)])
+    with pytest.raises(NNSpecError, match=r"layer 'drop' \(Dropout\): rate is 0.2 in .* 0.5 in .*only integer sizes "
+                                          r"may differ"):
+        import_model(main_file, ["L=signal:0"], other_sizes=[other])
+
+
+def test_other_size_needs_a_symbol_and_another_size(tmp_path, capsys):
+    main_file, same = _files(tmp_path, [_decoder(128), _decoder(128)])
+    with pytest.raises(UsageError, match=r"--other-size needs --symbol"):
+        import_model(main_file, other_sizes=[same])
+    with pytest.raises(NNSpecError, match=r"do not tell how sizes depend on L .*L = 128; .*L = 128\)"):
+        import_model(main_file, ["L=signal:0"], other_sizes=[same])
+    assert main(["convert", str(main_file), "--other-size", str(same)]) == 2
+    assert "--other-size needs --symbol" in capsys.readouterr().err
+    assert main(["specs/scnn.yaml", "--other-size", str(same)]) == 2
+    assert "--other-size goes with a model file" in capsys.readouterr().err
+
+
+def test_check_other_sizes_refuses_a_rewrite_the_other_file_contradicts():
+    from analyzer.importers.document import InputDoc, LayerDoc, SpecDocument
+    from analyzer.importers.lift import OtherSize, check_other_sizes
+
+    lifted = SpecDocument("m", [InputDoc("x", ["L", 2])], [LayerDoc("Reshape", "r", {"target_shape": [L - 1, 2]})], ["r"],
+                          source="a.json")
+    saved = SpecDocument("m", [InputDoc("x", [200, 2])], [LayerDoc("Reshape", "r", {"target_shape": [200, 2]})], ["r"])
+    check_other_sizes(lifted, [OtherSize("b.json", saved)], [{L: 201}])  # L - 1 = 200 there: fine
+    with pytest.raises(NNSpecError, match=r"b.json: layer 'r' \(Reshape\): the lifted target_shape \[L - 1, 2\] is "
+                                          r"\[199, 2\] at L = 200, but that file has \[200, 2\]"):
+        check_other_sizes(lifted, [OtherSize("b.json", saved)], [{L: 200}])
+
+
+def test_cli_convert_with_other_size(tmp_path, capsys):
+    main_file, other = _files(tmp_path, [_decoder(128), _decoder(200)])
+    target = tmp_path / "decoder.yaml"
+    assert main(["convert", str(main_file), "--symbol", "L=signal:0", "--other-size", str(other), "-o", str(target)]) == 0
+    assert "lifted: layer 'wide' (Dense): units 256 becomes 2*L" in capsys.readouterr().err
+    assert analyze(target).at(L=1000).value(analyze(target).total.params) == 4_002_000
+    assert main([str(main_file), "--symbol", "L=signal:0", "--other-size", str(other), "--set", "L=1000"]) == 0
+    assert "4*L**2 + 2*L = 4,002,000" in capsys.readouterr().out
+
+
+def _keras2_layer(class_name, name, config, inbound):
+    return {"class_name": class_name, "name": name, "config": {"name": name, **config},
+            "inbound_nodes": [[[source, 0, index, {}] for source, index in inbound]] if inbound else []}
+
+
+def test_states_and_initial_state_of_a_keras2_functional_model():
+    """An encoder LSTM(4) with return_state starts a decoder LSTM(4) (Keras 2 stores `initial_state` as more
+    inbound tensors: output 1 and 2 of the encoder); the encoder's state_c is also a model output. By hand:
+    encoder 4·4·(3 + 4 + 1) = 128 params, 5 steps · 16 · (3 + 4) = 560 MACs; decoder 4·4·(2 + 4 + 1) = 112,
+    6 · 16 · (2 + 4) = 576; Dense(2) 4·2 + 2 = 10, 6 · 4 · 2 = 48: 250 params, 1,184 MACs."""
+    layers = [
+        _keras2_layer("InputLayer", "src", {"batch_input_shape": [None, 5, 3]}, []),
+        _keras2_layer("InputLayer", "tgt", {"batch_input_shape": [None, 6, 2]}, []),
+        _keras2_layer("LSTM", "encoder", {"units": 4, "return_state": True}, [("src", 0)]),
+        _keras2_layer("LSTM", "decoder", {"units": 4, "return_sequences": True},
+                      [("tgt", 0), ("encoder", 1), ("encoder", 2)]),
+        _keras2_layer("Dense", "dense", {"units": 2}, [("decoder", 0)]),
+    ]
+    config = {"class_name": "Functional", "config": {
+        "name": "seq2seq", "layers": layers, "input_layers": [["src", 0, 0], ["tgt", 0, 0]],
+        "output_layers": [["dense", 0, 0], ["encoder", 0, 2]]}}
+    model = import_model(_write(config, "seq2seq.json"))
+    decoder = next(layer for layer in model.document.layers if layer.name == "decoder")
+    assert decoder.inputs == ["tgt", "encoder:1", "encoder:2"]
+    assert model.document.outputs == ["dense", "encoder:2"]
+    report = model.report
+    assert report.value(report.total.params) == 250
+    assert report.value(report.total.macs) == 1184
+    assert report.value(report.layers["decoder"].counts.params) == 112
+    assert report.layers["encoder"].more_outputs == ((4,), (4,))
+
+
+def test_output_of_a_layer_that_is_not_there_is_refused():
+    layers = [_keras2_layer("InputLayer", "src", {"batch_input_shape": [None, 5, 3]}, []),
+              _keras2_layer("LSTM", "encoder", {"units": 4, "return_state": True}, [("src", 0)])]
+    config = {"class_name": "Functional", "config": {
+        "name": "m", "layers": layers, "input_layers": [["src", 0, 0]], "output_layers": [["missing", 0, 1]]}}
+    with pytest.raises(NNSpecError, match="model output 'missing' is not a layer of the model"):
+        import_model(_write(config, "m.json"))

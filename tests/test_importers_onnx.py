@@ -148,3 +148,347 @@ def test_export_size_is_read_from_a_hard_coded_reshape(tmp_path):
     assert "L = 100 at export" in "\n".join(model.notes)
     assert model.document.symbols[0].default == 1000
     assert model.report.value(model.report.total.flops) == 4 * 1000  # one compare per element (relu)
+
+
+# ---- recurrent layers exported as unrolled loops (analyzer/importers/onnx/loops.py) ------------
+
+
+def rnn_loop(steps, flip=False, stack=False, skip_step=None):
+    """A SimpleRNN(2) over (N, T, 3) as torch.onnx unrolls a Python loop: xs = x W + b, then per step
+    h = tanh(xs[:, t] + h U) from a zero initial state (a Constant, as the exporter writes it)."""
+    nodes = []
+    source = "x"
+    if flip:  # x.flip(1): a Slice with step -1 over the time axis (go_backwards)
+        nodes.append(helper.make_node("Slice", ["x", "m1", "big_neg", "one", "m1"], ["xf"], name="/rnn/Slice"))
+        source = "xf"
+    nodes += [helper.make_node("MatMul", [source, "W"], ["xw"], name="/rnn/kernel/MatMul"),
+              helper.make_node("Add", ["b", "xw"], ["xs"], name="/rnn/kernel/Add"),
+              helper.make_node("Constant", [], ["h0"], name="/rnn/Constant",
+                               value=numpy_helper.from_array(np.zeros((1, 2), dtype=np.float32)))]
+    h = "h0"
+    states = []
+    for t in range(steps):
+        if t == skip_step:
+            continue
+        nodes += [helper.make_node("Gather", ["xs", f"t{t}"], [f"x{t}"], name=f"/rnn/Gather_{t}", axis=1),
+                  helper.make_node("MatMul", [h, "U"], [f"hu{t}"], name=f"/rnn/recurrent/MatMul_{t}"),
+                  helper.make_node("Add", [f"x{t}", f"hu{t}"], [f"s{t}"], name=f"/rnn/Add_{t}"),
+                  helper.make_node("Tanh", [f"s{t}"], [f"h{t + 1}"], name=f"/rnn/Tanh_{t}")]
+        h = f"h{t + 1}"
+        states.append(h)
+    if stack:
+        for i, state in enumerate(states):
+            nodes.append(helper.make_node("Unsqueeze", [state, "one"], [f"u{i}"], name=f"/rnn/Unsqueeze_{i}"))
+        nodes.append(helper.make_node("Concat", [f"u{i}" for i in range(len(states))], ["seq"], name="/rnn/Concat",
+                                      axis=1))
+        nodes.append(helper.make_node("Relu", ["seq"], ["y"], name="/act/Relu"))
+    else:
+        nodes.append(helper.make_node("Relu", [h], ["y"], name="/act/Relu"))
+    inits = [weight("W", 3, 2), weight("b", 2), weight("U", 2, 2), ints("one", [1]), ints("m1", [-1]),
+             ints("big_neg", [-(2**63)])] + [numpy_helper.from_array(np.array(t, dtype=np.int64), f"t{t}")
+                                             for t in range(steps)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, steps, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return nodes, [x], [y], inits
+
+
+def test_unrolled_loop_is_one_simple_rnn(tmp_path):
+    model = import_model(save(tmp_path, *rnn_loop(4)))
+    report = model.report
+    rnn = report.layers["rnn"]
+    assert rnn.type == "SimpleRNN" and rnn.spec.units == 2 and rnn.spec.return_sequences is False
+    # kernel 3 x 2 + bias 2 + recurrent kernel 2 x 2 = 12 params; per step 3*2 + 2*2 = 10 MACs, 4 steps
+    assert report.value(report.total.params) == 12
+    assert report.value(rnn.counts.macs) == 4 * 10
+    assert [row.type for row in report.layers.values()] == ["InputLayer", "SimpleRNN", "Activation"]
+
+
+def test_unrolled_loop_with_flip_and_stack_is_go_backwards_return_sequences(tmp_path):
+    report = import_model(save(tmp_path, *rnn_loop(3, flip=True, stack=True))).report
+    rnn = report.layers["rnn"]
+    assert rnn.spec.go_backwards is True and rnn.spec.return_sequences is True
+    assert rnn.output_shape == (3, 2)
+    assert report.value(rnn.counts.macs) == 3 * 10
+
+
+def test_unrolled_loop_missing_a_step_is_refused(tmp_path):
+    with pytest.raises(NNSpecError, match=r"reads steps \[0, 2\]\.\.\. of 3, not every step"):
+        import_model(save(tmp_path, *rnn_loop(3, skip_step=1)))
+
+
+def test_reversed_sequence_read_by_another_layer_is_refused(tmp_path):
+    nodes = [helper.make_node("Slice", ["x", "m1", "big_neg", "one", "m1"], ["xf"], name="/flip/Slice"),
+             helper.make_node("Relu", ["xf"], ["y"], name="/act/Relu")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 3])
+    inits = [ints("one", [1]), ints("m1", [-1]), ints("big_neg", [-(2**63)])]
+    with pytest.raises(NNSpecError, match="axis 1 is reversed"):
+        import_model(save(tmp_path, nodes, [x], [y], inits))
+
+
+# ---- merges ------------------------------------------------------------------------------------
+
+
+def two_inputs():
+    return [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in ("a", "b")]
+
+
+def test_max_and_min_of_activations_are_maximum_and_minimum(tmp_path):
+    nodes = [helper.make_node("Max", ["a", "b"], ["m"], name="/maxed/Max"),
+             helper.make_node("Min", ["m", "b"], ["y"], name="/mined/Min")]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    report = import_model(save(tmp_path, nodes, two_inputs(), [y], [])).report
+    assert [report.layers[n].type for n in ("maxed", "mined")] == ["Maximum", "Minimum"]
+
+
+def test_sum_divided_by_its_count_is_average(tmp_path):
+    # (a + b) / 2, as torch writes Keras' Average: one Average layer, no Add
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"], name="/mean/Add"),
+             helper.make_node("Div", ["s", "two"], ["y"], name="/mean/Div")]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    report = import_model(save(tmp_path, nodes, two_inputs(), [y], [two])).report
+    assert [row.type for row in report.layers.values()] == ["InputLayer", "InputLayer", "Average"]
+
+
+def test_div_by_another_constant_is_refused(tmp_path):
+    # attention's q / sqrt(key_dim): a scaling no spec layer computes
+    nodes = [helper.make_node("Div", ["a", "three"], ["y"], name="/attention/Div")]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    three = numpy_helper.from_array(np.array(3.0, dtype=np.float32), "three")
+    with pytest.raises(NNSpecError, match=r"node '/attention/Div' \(Div\): Div of an activation tensor and a constant"):
+        import_model(save(tmp_path, nodes, two_inputs()[:1], [y], [three]))
+
+
+# ---- repeats: Tile + Reshape (UpSampling), Expand (RepeatVector) --------------------------------
+
+
+def test_tile_then_reshape_is_up_sampling_1d(tmp_path):
+    # torch's x.repeat_interleave(3, dim=1) on (N, 5, 4): Unsqueeze(2) -> Tile [1, 1, 3, 1] -> Reshape (N, 15, 4)
+    nodes = [helper.make_node("Unsqueeze", ["x", "two"], ["u"], name="/up/Unsqueeze"),
+             helper.make_node("Tile", ["u", "repeats"], ["t"], name="/up/Tile"),
+             helper.make_node("Reshape", ["t", "shape"], ["y"], name="/up/Reshape")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 15, 4])
+    inits = [ints("two", [2]), ints("repeats", [1, 1, 3, 1]), ints("shape", [1, -1, 4])]
+    report = import_model(save(tmp_path, nodes, [x], [y], inits)).report
+    up = report.layers["up"]
+    assert (up.type, up.spec.size, up.output_shape) == ("UpSampling1D", 3, (15, 4))
+    assert report.value(report.total.params) == 0 and report.value(report.total.macs) == 0
+
+
+def test_tile_of_the_second_axis_is_up_sampling_2d(tmp_path):
+    # repeat_interleave(2, dim=2) on (N, 3, 5, 4) (channels-last H, W, C): UpSampling2D size (1, 2) -> (3, 10, 4)
+    nodes = [helper.make_node("Unsqueeze", ["x", "three"], ["u"], name="/up2/Unsqueeze"),
+             helper.make_node("Tile", ["u", "repeats"], ["t"], name="/up2/Tile"),
+             helper.make_node("Reshape", ["t", "shape"], ["y"], name="/up2/Reshape")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 10, 4])
+    inits = [ints("three", [3]), ints("repeats", [1, 1, 1, 2, 1]), ints("shape", [1, 3, -1, 4])]
+    up = import_model(save(tmp_path, nodes, [x], [y], inits)).report.layers["up2"]
+    assert (up.type, tuple(up.spec.size), up.output_shape) == ("UpSampling2D", (1, 2), (3, 10, 4))
+
+
+def test_tile_read_by_anything_but_its_reshape_is_refused(tmp_path):
+    nodes = [helper.make_node("Unsqueeze", ["x", "two"], ["u"], name="/up/Unsqueeze"),
+             helper.make_node("Tile", ["u", "repeats"], ["t"], name="/up/Tile"),
+             helper.make_node("Relu", ["t"], ["y"], name="/act/Relu")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 3, 4])
+    inits = [ints("two", [2]), ints("repeats", [1, 1, 3, 1])]
+    with pytest.raises(NNSpecError, match=r"node '/act/Relu' \(Relu\): reads 't', a Tile of an activation"):
+        import_model(save(tmp_path, nodes, [x], [y], inits))
+
+
+def test_expand_of_a_vector_is_repeat_vector(tmp_path):
+    # torch's x.unsqueeze(1).expand(-1, 6, -1) of (N, 4): RepeatVector(6) -> (6, 4), then Dense(2) on each step
+    nodes = [helper.make_node("Unsqueeze", ["x", "one"], ["u"], name="/repeat/Unsqueeze"),
+             helper.make_node("Expand", ["u", "shape"], ["e"], name="/repeat/Expand"),
+             helper.make_node("MatMul", ["e", "w"], ["y"], name="/dense/MatMul")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 2])
+    inits = [ints("one", [1]), ints("shape", [1, 6, 1]), weight("w", 4, 2)]
+    report = import_model(save(tmp_path, nodes, [x], [y], inits)).report
+    repeat = report.layers["repeat"]
+    assert (repeat.type, repeat.spec.n, repeat.output_shape) == ("RepeatVector", 6, (6, 4))
+    assert report.value(report.total.params) == 4 * 2  # the Dense, no bias
+    assert report.value(report.total.macs) == 6 * 4 * 2
+
+
+def test_expand_of_an_axis_with_data_is_refused(tmp_path):
+    nodes = [helper.make_node("Expand", ["x", "shape"], ["y"], name="/grow/Expand")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4])
+    with pytest.raises(NNSpecError, match=r"node '/grow/Expand' \(Expand\): expands an activation tensor"):
+        import_model(save(tmp_path, nodes, [x], [y], [ints("shape", [1, 3, 4])]))
+
+
+# ---- Bidirectional: two directions, a flip and a merge ----------------------------------------
+
+
+def two_directions(merge):
+    """Keras' Bidirectional(SimpleRNN(2, use_bias=False, return_sequences=True)) over (N, 4, 3) as exported:
+    an RNN over x, an RNN over flip(x) whose sequence is flipped back, then the merge."""
+    flip = ["m1", "big_neg", "one", "m1"]  # Slice(starts -1, ends -inf, axes 1, steps -1): x.flip(1)
+    nodes = [helper.make_node("RNN", ["x", "Wf", "Rf"], ["yf4"], name="/bi/forward_layer/RNN", hidden_size=2, layout=1),
+             helper.make_node("Squeeze", ["yf4", "two"], ["yf"], name="/bi/forward_layer/Squeeze"),
+             helper.make_node("Slice", ["x", *flip], ["xr"], name="/bi/backward_layer/Slice"),
+             helper.make_node("RNN", ["xr", "Wb", "Rb"], ["yb4"], name="/bi/backward_layer/RNN", hidden_size=2, layout=1),
+             helper.make_node("Squeeze", ["yb4", "two"], ["ybr"], name="/bi/backward_layer/Squeeze"),
+             helper.make_node("Slice", ["ybr", *flip], ["yb"], name="/bi/Slice")]
+    if merge == "concat":
+        nodes.append(helper.make_node("Concat", ["yf", "yb"], ["y"], name="/bi/Concat", axis=-1))
+    else:  # ave: (forward + backward) / 2
+        nodes += [helper.make_node("Add", ["yf", "yb"], ["s"], name="/bi/Add"),
+                  helper.make_node("Div", ["s", "half"], ["y"], name="/bi/Div")]
+    inits = [weight(f"W{d}", 1, 2, 3) for d in "fb"] + [weight(f"R{d}", 1, 2, 2) for d in "fb"]
+    inits += [ints("one", [1]), ints("two", [2]), ints("m1", [-1]), ints("big_neg", [-(2**63)]),
+              numpy_helper.from_array(np.array(2.0, dtype=np.float32), "half")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    return nodes, [x], [y], inits
+
+
+@pytest.mark.parametrize(("merge", "width"), [("concat", 4), ("ave", 2)])
+def test_two_directions_and_a_merge_are_bidirectional(tmp_path, merge, width):
+    report = import_model(save(tmp_path, *two_directions(merge))).report
+    assert [row.type for row in report.layers.values()] == ["InputLayer", "Bidirectional"]
+    bi = report.layers["bi"]
+    assert bi.spec.merge_mode == merge and bi.spec.layer.type == "SimpleRNN" and bi.spec.layer.go_backwards is False
+    assert bi.output_shape == (4, width)
+    # per direction: kernel 3 x 2 + recurrent kernel 2 x 2 = 10 params; 10 MACs per step, 4 steps
+    assert report.value(report.total.params) == 2 * 10
+    assert report.value(report.total.macs) == 2 * 4 * 10
+
+
+def test_merge_of_a_reversed_sequence_with_another_layer_is_refused(tmp_path):
+    nodes, inputs, outputs, inits = two_directions("concat")
+    nodes[0] = helper.make_node("RNN", ["x", "Wf", "Rf"], ["yf4"], name="/bi/forward_layer/RNN", hidden_size=3, layout=1)
+    inits[0] = weight("Wf", 1, 3, 3)
+    inits[2] = weight("Rf", 1, 3, 3)
+    with pytest.raises(NNSpecError, match=r"node '/bi/Concat' \(Concat\): merges a reversed sequence .* differ in more "
+                                          "than their direction"):
+        import_model(save(tmp_path, nodes, inputs, outputs, inits))
+
+
+def scalar(name, value):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(value, dtype=np.float32)))
+
+
+def dense_then(tmp_path, nodes, extra=()):
+    # x (N, 4) -> Gemm (4 -> 3, a Dense: 4*3 + 3 = 15 params) -> the nodes under test, reading 'd', writing 'y'
+    gemm = helper.make_node("Gemm", ["x", "w", "b"], ["d"], name="/fc/Gemm", transB=1)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    return save(tmp_path, [gemm, *nodes], [x], [y], [weight("w", 3, 4), weight("b", 3), *extra])
+
+
+def test_relu6_of_x_plus_3_over_6_is_hard_sigmoid(tmp_path):
+    # torch writes Keras' hard_sigmoid as relu6(x + 3) / 6; the constants come after the Add, as torch writes them
+    nodes = [scalar("three", 3.0),
+             helper.make_node("Add", ["d", "three"], ["a"], name="/act/Add"),
+             scalar("zero", 0.0), scalar("six", 6.0),
+             helper.make_node("Clip", ["a", "zero", "six"], ["c"], name="/act/Clip"),
+             scalar("six_2", 6.0),
+             helper.make_node("Div", ["c", "six_2"], ["y"], name="/act/Div")]
+    report = import_model(dense_then(tmp_path, nodes)).report
+    rows = list(report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Dense", "Activation"]
+    assert rows[2].spec.activation == "hard_sigmoid"
+    assert report.value(report.total.params) == 4 * 3 + 3
+
+
+def test_relu6_of_x_plus_3_over_another_constant_is_refused(tmp_path):
+    nodes = [scalar("three", 3.0), helper.make_node("Add", ["d", "three"], ["a"], name="/act/Add"),
+             scalar("zero", 0.0), scalar("six", 6.0),
+             helper.make_node("Clip", ["a", "zero", "six"], ["c"], name="/act/Clip"),
+             scalar("five", 5.0), helper.make_node("Div", ["c", "five"], ["y"], name="/act/Div")]
+    with pytest.raises(NNSpecError, match=r"node '/act/Add' \(Add\): Add of an activation tensor and a constant"):
+        import_model(dense_then(tmp_path, nodes))
+
+
+def test_x_over_1_plus_abs_x_is_softsign(tmp_path):
+    nodes = [helper.make_node("Abs", ["d"], ["m"], name="/act/Abs"), scalar("one", 1.0),
+             helper.make_node("Add", ["m", "one"], ["a"], name="/act/Add"),
+             helper.make_node("Div", ["d", "a"], ["y"], name="/act/Div")]
+    report = import_model(dense_then(tmp_path, nodes)).report
+    rows = list(report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Dense", "Activation"]
+    assert rows[2].spec.activation == "softsign"
+    # |x| divided by another tensor than x is two layers (a Lambda abs, then the Add of a constant: refused)
+    nodes[3] = helper.make_node("Div", ["m", "a"], ["y"], name="/act/Div")
+    with pytest.raises(NNSpecError, match="Add of an activation tensor and a constant"):
+        import_model(dense_then(tmp_path, nodes))
+
+
+def test_instance_norm_of_a_reshape_to_groups_is_group_normalization(tmp_path):
+    # torch's GroupNorm(2, 4) on x (N, 4, 5): Reshape (0, 2, -1), InstanceNormalization with constant ones and
+    # zeros, Reshape back to Shape(x), Mul by gamma (4, 1), Add beta (4, 1): gamma and beta are 2 * 4 = 8 params
+    nodes = [
+        helper.make_node("Constant", [], ["groups"], value=ints("g", [0, 2, -1])),
+        helper.make_node("Reshape", ["x", "groups"], ["r"], name="/gn/norm/Reshape"),
+        helper.make_node("Constant", [], ["ones"], value=numpy_helper.from_array(np.ones(2, np.float32))),
+        helper.make_node("Constant", [], ["zeros"], value=numpy_helper.from_array(np.zeros(2, np.float32))),
+        helper.make_node("InstanceNormalization", ["r", "ones", "zeros"], ["n"], name="/gn/norm/InstanceNormalization",
+                         epsilon=1e-3),
+        helper.make_node("Shape", ["x"], ["s"], name="/gn/norm/Shape"),
+        helper.make_node("Reshape", ["n", "s"], ["b"], name="/gn/norm/Reshape_1"),
+        helper.make_node("Mul", ["b", "gamma"], ["m"], name="/gn/norm/Mul"),
+        helper.make_node("Add", ["m", "beta"], ["y"], name="/gn/norm/Add"),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 5])
+    path = save(tmp_path, nodes, [x], [y], [weight("gamma", 4, 1), weight("beta", 4, 1)])
+    report = import_model(path).report
+    rows = list(report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Permute", "GroupNormalization"]
+    norm = rows[2].spec
+    assert (norm.groups, norm.center, norm.scale, norm.epsilon) == (2, True, True, 1e-3)
+    assert rows[2].output_shape == (5, 4)
+    assert report.value(report.total.params) == 8
+
+
+def same_average_pool(count_pads):
+    # x (N, 3, 7) -> Conv 1x1 (3 -> 3) -> 'same' AveragePooling1D(3) as the torch export writes it: the pooled
+    # sum of the zero-padded input over the pooled count of real cells (ones of shape (1, 1, 7), padded alike)
+    ones = numpy_helper.from_array(np.ones((1, 1, 7), np.float32))
+    return [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv", kernel_shape=[1]),
+        helper.make_node("Constant", [], ["ones"], value=ones),
+        helper.make_node("Constant", [], ["count_pads"], value=ints("cp", count_pads)),
+        helper.make_node("Pad", ["ones", "count_pads"], ["padded_ones"], name="/pool/Pad"),
+        helper.make_node("Constant", [], ["sum_pads"], value=ints("sp", [0, 0, 1, 0, 0, 1])),
+        helper.make_node("Pad", ["c", "sum_pads"], ["padded"], name="/pool/Pad_1"),
+        helper.make_node("AveragePool", ["padded"], ["pooled_sum"], name="/pool/pool/AveragePool", kernel_shape=[3]),
+        helper.make_node("AveragePool", ["padded_ones"], ["count"], name="/pool/pool_1/AveragePool", kernel_shape=[3]),
+        helper.make_node("Div", ["pooled_sum", "count"], ["y"], name="/pool/Div"),
+    ]
+
+
+def test_pooled_sum_over_pooled_count_is_same_average_pooling(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 7])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 7])
+    path = save(tmp_path, same_average_pool([0, 0, 1, 0, 0, 1]), [x], [y], [weight("w", 3, 3, 1)])
+    report = import_model(path).report
+    rows = list(report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Conv1D", "AveragePooling1D"]
+    pool = rows[2].spec
+    assert (pool.pool_size, pool.strides, pool.padding) == ((3,), (1,), "same")
+    assert rows[2].output_shape == (7, 3)  # Keras' 'same': ceil(7 / 1) steps, 3 channels
+    # the count padded otherwise is not the count of real cells: refused, naming the Div
+    path = save(tmp_path, same_average_pool([0, 0, 2, 0, 0, 0]), [x], [y], [weight("w", 3, 3, 1)], "other.onnx")
+    with pytest.raises(NNSpecError, match=r"node '/pool/Div' \(Div\): the export's 'same' AveragePooling"):
+        import_model(path)
+
+
+def test_negative_pad_is_a_cropping(tmp_path):
+    # x (N, 2, 10) -> Conv 1x1 -> Pad (-1 before, +2 after): ZeroPadding1D (0, 2) then Cropping1D (1, 0): 10 + 2 - 1
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv", kernel_shape=[1]),
+             helper.make_node("Constant", [], ["pads"], value=ints("p", [0, 0, -1, 0, 0, 2])),
+             helper.make_node("Pad", ["c", "pads"], ["y"], name="/pad/Pad")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 10])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 11])
+    rows = list(import_model(save(tmp_path, nodes, [x], [y], [weight("w", 2, 2, 1)])).report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Conv1D", "ZeroPadding1D", "Cropping1D"]
+    assert (rows[2].spec.padding, rows[3].spec.cropping) == (((0, 2),), ((1, 0),))
+    assert rows[3].output_shape == (11, 2)

@@ -7,7 +7,7 @@
     model.findings        # hard-coded sizes that stop matching once L varies (and what they became)
 
 Keras files (.keras, .json, .h5) are read as JSON (keras_config.py): no framework needed.
-ONNX files (.onnx) need the optional `onnx` package (onnx_graph.py, `pip install 'nnspec[onnx]'`),
+ONNX files (.onnx) need the optional `onnx` package (analyzer/importers/onnx/, `pip install 'nnspec[onnx]'`),
 imported only when an ONNX file is read. Nothing here imports keras, torch or onnx at import time.
 """
 
@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer.errors import UsageError
 from analyzer.graph import analyze_spec
 from analyzer.importers.document import ModelImportError, SpecDocument
-from analyzer.importers.lift import Finding, bind_symbols, lift
+from analyzer.importers.lift import Finding, OtherSize, bind_symbols, check_other_sizes, fit_other_sizes, lift, size_hints
 from analyzer.importers.symbols import DEFAULT_DYNAMIC_SIZE, ImportOptions, SymbolBinding, parse_symbol_option
 from analyzer.report import Report
 from analyzer.spec.loader import Spec, parse_spec
@@ -57,30 +58,40 @@ class ImportedModel:
 
 
 def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
-                 values: Mapping[str, int] | None = None) -> ImportedModel:
+                 values: Mapping[str, int] | None = None,
+                 other_sizes: Iterable[str | Path] = ()) -> ImportedModel:
     """Read a Keras or ONNX model file as a spec; `symbols` are --symbol bindings (`"L=input1:1"`),
-    `values` defaults for the model's open dimensions (`{"L": 1024}`)."""
+    `values` defaults for the model's open dimensions (`{"L": 1024}`), `other_sizes` the same model
+    saved at other sizes of the symbols (--other-size): every size that differs between the files is
+    fitted as an affine function of the symbols (lift.fit_other_sizes)."""
     bindings = [s if isinstance(s, SymbolBinding) else parse_symbol_option(s) for s in symbols]
     options = ImportOptions(bindings, dict(values or {}))
     source = str(path)
-    suffix = Path(source).suffix.lower()
-    if suffix in KERAS_EXTENSIONS:
-        from analyzer.importers.keras_config import keras_document, read_keras_config
-
-        document, notes = keras_document(read_keras_config(path), source, options)
-    elif suffix in ONNX_EXTENSIONS:
-        from analyzer.importers.onnx_graph import onnx_document
-
-        document, notes = onnx_document(path, options)
-    else:
-        raise ModelImportError(f"{source}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
+    other_files = [str(p) for p in other_sizes]
+    if other_files and not bindings:
+        raise UsageError("--other-size needs --symbol: name the input dimensions that differ between the files, "
+                         "e.g. --symbol L=input1:1")
+    document, notes = _read_document(source, options)
+    others = [OtherSize(file, _read_document(file, options)[0]) for file in other_files]
     bind_symbols(document, options, notes)
     for name in options.values:
         if not any(s.name == name for s in document.symbols):
             declared = ", ".join(s.name for s in document.symbols) or "none"
             raise ModelImportError(f"--set {name}: the imported model has no symbol '{name}' (symbols: {declared})",
                                    hint="name an input dimension first: --symbol NAME=INPUT:AXIS")
+    fitted: list[Finding] = []
+    if others:
+        points, fitted = fit_other_sizes(document, others)
     spec, report, findings = lift(document, f"{source} [converted]")
+    findings = fitted + findings
+    if others:
+        check_other_sizes(document, others, points)
+    else:
+        hints = size_hints(report, document, {b.name for b in bindings})
+        notes.extend(f"might follow a symbol: {h}" for h in hints)
+        if hints:
+            document.header.append("Sizes that might follow the symbols (lift with --other-size to know):")
+            document.header.extend(f"  {h}" for h in hints)
     changed = False
     for symbol in document.symbols:  # --set values become the defaults once the sizes are lifted
         if symbol.name in options.values and symbol.default != options.values[symbol.name]:
@@ -90,6 +101,21 @@ def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
         spec = parse_spec(document.to_yaml(), f"{source} [converted]")
         report = analyze_spec(spec)
     if findings:
-        document.header.append("Sizes that stop matching once the symbols vary:")
+        document.header.append("Sizes that stop matching once the symbols vary:" if not others else
+                               "Sizes lifted from the files at other sizes, and sizes that stop matching:")
         document.header.extend(f"  {'lifted' if f.rewritten else 'CHECK'}: {f}" for f in findings)
     return ImportedModel(source, document, spec, report, findings, notes)
+
+
+def _read_document(source: str, options: ImportOptions) -> tuple[SpecDocument, list[str]]:
+    """A model file converted to a spec document (not yet lifted), and notes for the user."""
+    suffix = Path(source).suffix.lower()
+    if suffix in KERAS_EXTENSIONS:
+        from analyzer.importers.keras_config import keras_document, read_keras_config
+
+        return keras_document(read_keras_config(source), source, options)
+    if suffix in ONNX_EXTENSIONS:
+        from analyzer.importers.onnx import onnx_document
+
+        return onnx_document(source, options)
+    raise ModelImportError(f"{source}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")

@@ -1,5 +1,5 @@
-"""`analyze convert MODEL [-o SPEC.yaml] [--symbol L=INPUT:AXIS] [--set NAME=VALUE]`, and the
-model-file branch of `analyze MODEL`.
+"""`analyze convert MODEL [-o SPEC.yaml] [--symbol L=INPUT:AXIS] [--other-size MODEL2] [--set NAME=VALUE]`,
+and the model-file branch of `analyze MODEL`.
 
 Notes and findings (sizes that stop matching once a symbol varies) go to stderr; the
 spec goes to the -o file, or to stdout.
@@ -19,11 +19,13 @@ from analyzer.spec.loader import Spec
 
 SYMBOL_HELP = ("name input dimensions as a symbol: NAME=INPUT:AXIS[,INPUT:AXIS...], axis counted without the batch "
                "axis, e.g. --symbol L=input1:1 (repeatable; model files only)")
+OTHER_SIZE_HELP = ("the same model saved at other sizes of the --symbol dimensions (repeatable; one per symbol): "
+                   "every size that differs between the files is fitted as a*L + b (docs/importers.md)")
 
 
-def load_model_spec(path: str, symbols: Sequence[str], values: dict[str, int]) -> Spec:
+def load_model_spec(path: str, symbols: Sequence[str], values: dict[str, int], other_sizes: Sequence[str] = ()) -> Spec:
     """The converted spec of a model file, its notes and findings written to stderr."""
-    model = import_model(path, symbols, values)
+    model = import_model(path, symbols, values, other_sizes)
     for message in model.messages():
         print(message, file=sys.stderr)
     return model.spec
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", help=f"the model file ({', '.join(MODEL_EXTENSIONS)})")
     parser.add_argument("-o", "--output", metavar="SPEC", help="write the spec here (default: standard output)")
     parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS", help=SYMBOL_HELP)
+    parser.add_argument("--other-size", dest="other_sizes", action="append", default=[], metavar="MODEL",
+                        help=OTHER_SIZE_HELP)
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="default value of a symbol for an open dimension of the model (e.g. an ONNX dim_param)")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
@@ -48,7 +52,7 @@ def convert(args: argparse.Namespace) -> str:
 
     if not is_model_file(args.model):
         raise UsageError(f"{args.model}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
-    model = import_model(args.model, args.symbols, parse_assignments(args.assignments))
+    model = import_model(args.model, args.symbols, parse_assignments(args.assignments), args.other_sizes)
     for message in model.messages():
         print(message, file=sys.stderr)
     text = model.yaml

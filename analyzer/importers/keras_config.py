@@ -214,18 +214,24 @@ class _KerasImporter:
             if item.get("class_name") == "InputLayer":
                 continue
             doc = self.layer(item)
-            doc.inputs = [names[source] if source in names else self._unknown(source, doc) for source in self.inbound(item, doc)]
+            doc.inputs = [self._spec_ref(names, source, doc) for source in self.inbound(item, doc)]
             self.doc.layers.append(doc)
-        outputs = _refs(config.get("output_layers"))
+        outputs = _tensor_refs(config.get("output_layers"))
         if not outputs:
             raise self.error("the model config names no output_layers")
         for out in outputs:
             if out in inputs_found:
                 raise self.error(f"model output '{out}' is a model input: nothing to count")
-        self.doc.outputs = [names[o] for o in outputs]
+        self.doc.outputs = [self._spec_ref(names, out) for out in outputs]
 
-    def _unknown(self, source: str, doc: LayerDoc) -> str:
-        raise self.error(f"takes its input from '{source}', which is not a layer of the model", doc.name, doc.type)
+    def _spec_ref(self, names: dict[str, str], ref: str, doc: LayerDoc | None = None) -> str:
+        """A Keras layer name, with ':INDEX' for a layer's other outputs, as the spec names it."""
+        source, colon, index = ref.partition(":")
+        if source not in names:
+            if doc is None:
+                raise self.error(f"model output '{source}' is not a layer of the model")
+            raise self.error(f"takes its input from '{source}', which is not a layer of the model", doc.name, doc.type)
+        return names[source] + colon + index
 
     def inbound(self, item: dict[str, Any], doc: LayerDoc) -> list[str]:
         nodes = item.get("inbound_nodes") or []
@@ -244,13 +250,10 @@ class _KerasImporter:
             raise self.error(f"inbound node {node!r} is in no known format", doc.name, doc.type)
         for entry in history:
             source, node_index, tensor_index = entry[0], entry[1], entry[2]
-            if tensor_index != 0:
-                raise self.error(f"takes output {tensor_index} of layer '{source}' (a layer with several outputs); "
-                                 "nnspec gives each layer one output", doc.name, doc.type)
             if node_index != 0:
                 raise self.error(f"takes the output of call {node_index} of the shared layer '{source}'; nnspec "
                                  "gives each layer one call", doc.name, doc.type)
-            sources.append(str(source))
+            sources.append(_tensor_ref(str(source), tensor_index))
         if not sources:
             raise self.error("has no input tensors", doc.name, doc.type)
         return sources
@@ -293,8 +296,6 @@ class _KerasImporter:
                     raise self.error(f"normalizes over several axes {value}; nnspec's BatchNormalization takes one",
                                      name, type_name)
                 value = value[0]
-            if key == "attention_axes" and value in ([1], (1,)):
-                continue  # what Keras writes for the default on a (batch, sequence, features) query
             if key == "layer" and isinstance(value, dict):  # Bidirectional, TimeDistributed
                 inner_type, inner_fields = self.convert(str(value.get("class_name")), value.get("config") or {}, name)
                 value = {"type": inner_type, **inner_fields}
@@ -319,6 +320,21 @@ def _refs(value: Any) -> list[str]:
     for item in value:
         result.extend(_refs(item))
     return result
+
+
+def _tensor_ref(source: str, tensor_index: Any) -> str:
+    """Output `tensor_index` of layer `source` (return_state, Bidirectional merge_mode None): 'source:INDEX',
+    the spec's reference to a layer's other outputs; output 0 is the plain name."""
+    return source if tensor_index in (0, None) else f"{source}:{tensor_index}"
+
+
+def _tensor_refs(value: Any) -> list[str]:
+    """output_layers: [name, 0, index], or a list of those, as references that keep the output index."""
+    if not isinstance(value, list) or not value:
+        return []
+    if isinstance(value[0], str):
+        return [_tensor_ref(value[0], value[2] if len(value) > 2 else 0)]
+    return [ref for item in value for ref in _tensor_refs(item)]
 
 
 def _keras_tensors(value: Any) -> Iterator[list[Any]]:
@@ -358,6 +374,15 @@ def _default_value(model: Any, key: str) -> Any:
     if hasattr(default, "is_Integer") and default.is_Integer:
         return int(default)
     return default
+
+
+def spec_field_default(type_name: str, key: str) -> Any:
+    """The value a converted spec means when it leaves `key` out of a `type_name` layer (the
+    converter drops fields equal to their default); PydanticUndefined when the field has none."""
+    model = LAYERS[type_name].spec_model if type_name in LAYERS else None
+    if model is None or key not in model.model_fields:
+        return PydanticUndefined
+    return _default_value(model, key)
 
 
 def _is_default(model: Any, key: str, value: Any) -> bool:
