@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import sympy
@@ -60,18 +61,74 @@ def _drop_rounding(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(sympy.floor, lambda a: a).replace(sympy.ceiling, lambda a: a)
 
 
+Polynomial = dict[int, Fraction]  # {degree: coefficient}
+
+
+def _times(a: Polynomial, b: Polynomial) -> Polynomial:
+    product: Polynomial = {}
+    for da, ca in a.items():
+        for db, cb in b.items():
+            product[da + db] = product.get(da + db, Fraction(0)) + ca * cb
+    return product
+
+
+def _polynomial(expr: sympy.Expr, symbol: sympy.Symbol, seen: dict[int, Polynomial | None]) -> Polynomial | None:
+    """expr without its rounding as a polynomial in symbol ({degree: coefficient}), or None if it is not one.
+    Walked once per distinct object with exact Fractions: sympy's expand of a whole total (nested floors
+    dropped into long products) grows faster than the number of layers."""
+    key = id(expr)
+    if key in seen:
+        return seen[key]
+    result: Polynomial | None = None
+    if expr is symbol:
+        result = {1: Fraction(1)}
+    elif expr.is_Rational:
+        result = {0: Fraction(int(expr.p), int(expr.q))}
+    elif isinstance(expr, (sympy.floor, sympy.ceiling)):
+        result = _polynomial(expr.args[0], symbol, seen)
+    elif expr.is_Add or expr.is_Mul:
+        parts = [_polynomial(arg, symbol, seen) for arg in expr.args]
+        if all(part is not None for part in parts):
+            result = {}
+            for part in parts:
+                if expr.is_Add:
+                    for degree, coefficient in part.items():
+                        result[degree] = result.get(degree, Fraction(0)) + coefficient
+                else:
+                    result = _times(result, part) if result else part
+    elif expr.is_Pow and expr.exp.is_Integer and 0 <= int(expr.exp) <= 64:
+        base = _polynomial(expr.base, symbol, seen)
+        if base is not None:
+            result = {0: Fraction(1)}
+            for _ in range(int(expr.exp)):
+                result = _times(result, base)
+    seen[key] = result
+    return result
+
+
+def _coefficients(expr: sympy.Expr, symbol: sympy.Symbol) -> dict[int, sympy.Rational] | None:
+    """{degree: coefficient} of expr without its rounding as a polynomial in symbol, or None if it is not one."""
+    fast = _polynomial(expr, symbol, {})
+    if fast is not None:
+        return {d: sympy.Rational(c.numerator, c.denominator) for d, c in fast.items()}
+    smooth = sympy.expand(_drop_rounding(expr))  # anything else (e.g. a symbol left as a divisor): sympy decides
+    if not smooth.is_polynomial(symbol):
+        return None
+    return {degree: c for (degree,), c in sympy.Poly(smooth, symbol).as_dict().items()}
+
+
 def growth(expr: sympy.Expr, symbol: sympy.Symbol, values: Mapping[sympy.Symbol, int]) -> Growth:
     others = {s: sympy.Integer(v) for s, v in values.items() if s != symbol}
     fixed = sympy.sympify(expr).xreplace(others)
     if symbol not in fixed.free_symbols:
         return Growth(symbol.name, 0, evaluate(fixed, {}))
-    smooth = sympy.expand(_drop_rounding(fixed))
-    if not smooth.is_polynomial(symbol):
+    coefficients = _coefficients(fixed, symbol)
+    if coefficients is None:
         return Growth(symbol.name, None, None)
-    poly = sympy.Poly(smooth, symbol)
-    if poly.degree() <= 0:
+    degree = max((d for d, c in coefficients.items() if c != 0), default=0)
+    if degree <= 0:
         return Growth(symbol.name, 0, evaluate(fixed, {symbol: values[symbol]}))
-    return Growth(symbol.name, poly.degree(), sympy.Rational(poly.LC()))
+    return Growth(symbol.name, degree, sympy.Rational(coefficients[degree]))
 
 
 GROWTH_QUANTITIES = {"params": "params", "macs": "MACs", "flops": "FLOPs"}  # JSON key -> display label

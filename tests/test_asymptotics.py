@@ -74,3 +74,20 @@ def test_scnn_growth_in_both_symbols():
     assert g["classes"]["params"].coefficient == 64 * 128 + 1
     # MACs in classes: dense_1 only, 64*128 per class
     assert g["classes"]["macs"].coefficient == 64 * 128
+
+
+def test_leading_terms_that_cancel_leave_the_next_degree():
+    # (L + 1)**2 - L**2 = 2L + 1, worked term by term: the L^2 of the two terms cancels
+    g = growth((L + 1) ** 2 - sympy.floor(L**2 / 1), L, {L: 5})
+    assert (g.degree, g.coefficient) == (1, 2)
+
+
+def test_nested_floors_of_a_strided_stack():
+    # floor(floor(L/2)/2) ~ L/4; its square times 3 ~ 3/16*L^2; L*S with S fixed at 3 ~ 3*L
+    g = growth(3 * sympy.floor(sympy.floor(L / 2) / 2) ** 2 + L * S, L, {L: 64, S: 3})
+    assert g.dominant() == "3/16*L^2"
+
+
+def test_a_symbol_as_divisor_is_not_polynomial():
+    g = growth(L + sympy.floor(100 / L), L, {L: 10})
+    assert (g.degree, g.order) == (None, "not polynomial")
