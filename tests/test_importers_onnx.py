@@ -4,6 +4,8 @@ are hand calculations written out in each test."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import sympy
 
@@ -492,3 +494,160 @@ def test_negative_pad_is_a_cropping(tmp_path):
     assert [r.type for r in rows] == ["InputLayer", "Conv1D", "ZeroPadding1D", "Cropping1D"]
     assert (rows[2].spec.padding, rows[3].spec.cropping) == (((0, 2),), ((1, 0),))
     assert rows[3].output_shape == (11, 2)
+
+
+def attention_graph(scale=3 ** 0.5, biases=(True, True, True, True), softmax_axis=-1):
+    # torch_modules.MultiHeadAttention as torch.onnx writes it, self-attention on x (N, 5, 4): 2 heads,
+    # key_dim = value_dim = 3, output 4 wide. Projections x W (+ b), heads split (N, -1, 2, 3) and moved to
+    # axis 1, q / sqrt(3), scores q k^T, softmax, times v, heads merged back, output projection, reshape.
+    def projection(tag, perm):
+        out = f"{tag}_mm"
+        nodes = [helper.make_node("MatMul", ["x", f"w{tag}"], [out], name=f"/attn/{tag}/MatMul")]
+        if biases["qkv".index(tag)]:
+            nodes.append(helper.make_node("Add", [f"b{tag}", out], [f"{tag}_b"], name=f"/attn/{tag}/Add"))
+            out = f"{tag}_b"
+        return [*nodes, helper.make_node("Reshape", [out, "heads_shape"], [f"{tag}_r"], name=f"/attn/Reshape_{tag}"),
+                helper.make_node("Transpose", [f"{tag}_r"], [f"{tag}_t"], name=f"/attn/Transpose_{tag}", perm=perm)]
+
+    nodes = [helper.make_node("Constant", [], ["heads_shape"], value=ints("hs", [0, -1, 2, 3])),
+             *projection("q", [0, 2, 1, 3]), scalar("scale", scale),
+             helper.make_node("Div", ["q_t", "scale"], ["q_s"], name="/attn/Div"),
+             *projection("k", [0, 2, 3, 1]), *projection("v", [0, 2, 1, 3]),
+             helper.make_node("MatMul", ["q_s", "k_t"], ["scores"], name="/attn/MatMul"),
+             helper.make_node("Softmax", ["scores"], ["weights"], name="/attn/Softmax", axis=softmax_axis),
+             helper.make_node("MatMul", ["weights", "v_t"], ["attended"], name="/attn/MatMul_1"),
+             helper.make_node("Transpose", ["attended"], ["merged_t"], name="/attn/Transpose_3", perm=[0, 2, 1, 3]),
+             helper.make_node("Constant", [], ["merged_shape"], value=ints("ms", [0, -1, 6])),
+             helper.make_node("Reshape", ["merged_t", "merged_shape"], ["merged"], name="/attn/Reshape_3"),
+             helper.make_node("MatMul", ["merged", "wo"], ["o_mm"], name="/attn/attention_output/MatMul")]
+    if biases[3]:
+        nodes.append(helper.make_node("Add", ["bo", "o_mm"], ["o_b"], name="/attn/attention_output/Add"))
+    nodes += [helper.make_node("Constant", [], ["out_shape"], value=ints("os", [0, 5, 4])),
+              helper.make_node("Reshape", ["o_b" if biases[3] else "o_mm", "out_shape"], ["y"], name="/attn/Reshape_4")]
+    inits = [weight("wq", 4, 6), weight("wk", 4, 6), weight("wv", 4, 6), weight("wo", 6, 4)]
+    inits += [weight(f"b{tag}", 6) for tag, on in zip("qkv", biases, strict=False) if on]
+    inits += [weight("bo", 4)] if biases[3] else []
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5, 4])
+    return nodes, [x], [y], inits
+
+
+def test_attention_pattern_is_one_multi_head_attention(tmp_path):
+    report = import_model(save(tmp_path, *attention_graph())).report
+    rows = list(report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "MultiHeadAttention"]
+    layer = rows[1]
+    assert (layer.spec.num_heads, layer.spec.key_dim, layer.spec.value_dim, layer.spec.output_shape) == (2, 3, None, None)
+    assert layer.spec.use_bias is True
+    assert layer.output_shape == (5, 4)
+    # h = 2, kd = vd = 3, dq = dk = dv = do = 4: kernels 4 * (2*3*4) = 96, biases 2*2*3 + 2*3 + 4 = 22
+    assert report.value(report.total.params) == 96 + 22
+    # 5 positions: q, k, v projections 3 * 5*6*4 = 360; scores 2 heads * 5*5 of 3 terms = 150;
+    # weights times v 2 * 5*3 of 5 terms = 150; output projection 5*4 of 6 terms = 120
+    assert report.value(report.total.macs) == 360 + 150 + 150 + 120
+
+
+def test_attention_pattern_without_biases_is_use_bias_false(tmp_path):
+    report = import_model(save(tmp_path, *attention_graph(biases=(False,) * 4))).report
+    assert report.layers["attn"].spec.use_bias is False
+    assert report.value(report.total.params) == 96  # the four kernels alone
+
+
+def test_attention_pattern_with_another_scale_or_softmax_axis_is_refused(tmp_path):
+    # q / 2 is not Keras' q / sqrt(key_dim): the block is refused, naming the Div, rather than miscounted
+    with pytest.raises(NNSpecError, match=r"node '/attn/Div' \(Div\) does not fit: the query is scaled by 0.5"):
+        import_model(save(tmp_path, *attention_graph(scale=2.0)))
+    with pytest.raises(NNSpecError, match=r"node '/attn/Softmax' \(Softmax\) does not fit: a softmax over axis 2"):
+        import_model(save(tmp_path, *attention_graph(softmax_axis=2), name="axis.onnx"))
+    # a bias on some projections only: Keras' use_bias is one flag for all four
+    with pytest.raises(NNSpecError, match="some projections have a bias and others not"):
+        import_model(save(tmp_path, *attention_graph(biases=(True, True, True, False)), name="bias.onnx"))
+
+
+def test_torch_export_of_cross_attention_is_multi_head_attention(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analyzer.export.torch_modules import MultiHeadAttention
+
+    # query (5, 4), value (6, 2) (the key is the value), 2 heads of key_dim 3, value_dim 2, output 7 wide
+    module = MultiHeadAttention(4, 2, 2, num_heads=2, key_dim=3, value_dim=2, output_shape=[7])
+    path = tmp_path / "mha.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that the TorchScript exporter is legacy
+        torch.onnx.export(module, (torch.randn(1, 5, 4), torch.randn(1, 6, 2)), str(path), dynamo=False,
+                          input_names=["query", "value"])
+    model = import_model(path)
+    report = model.report
+    layer = list(report.layers.values())[-1]
+    assert layer.type == "MultiHeadAttention"
+    assert (layer.spec.num_heads, layer.spec.key_dim, layer.spec.value_dim, layer.spec.output_shape) == (2, 3, 2, (7,))
+    assert model.spec.layers[-1].spec.inputs == ["query", "value"]  # cross-attention: the key is the value
+    assert layer.output_shape == (5, 7)
+    # kernels: q 4*6 = 24, k 2*6 = 12, v 2*4 = 8, output 4*7 = 28; biases 6 + 6 + 4 + 7 = 23
+    assert report.value(report.total.params) == 24 + 12 + 8 + 28 + 23 == sum(p.numel() for p in module.parameters())
+    # q 5*6 of 4 terms = 120, k 6*6 of 2 = 72, v 6*4 of 2 = 48, scores 2*5*6 of 3 = 180,
+    # weights times v 2*5*2 of 6 = 120, output 5*7 of 4 = 140
+    assert report.value(report.total.macs) == 120 + 72 + 48 + 180 + 120 + 140
+
+
+def time_distributed_graph(inner, split_shape):
+    # frames x (1, 3, 7, 2) as torch_modules.TimeDistributed writes it at batch 1: Reshape to (1*3, 7, 2), the
+    # wrapped module's nodes `inner` (reading 'frames', writing 'inner_out'), Reshape to `split_shape`
+    nodes = [helper.make_node("Constant", [], ["merge_shape"], value=ints("m", [3, 7, 2])),
+             helper.make_node("Reshape", ["x", "merge_shape"], ["frames"], name="/td/Reshape"),
+             *inner,
+             helper.make_node("Constant", [], ["split_shape"], value=ints("s", split_shape)),
+             helper.make_node("Reshape", ["inner_out", "split_shape"], ["y"], name="/td/Reshape_1")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 7, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, *split_shape[1:]])
+    return nodes, [x], [y]
+
+
+def test_batch_merged_with_time_is_time_distributed(tmp_path):
+    dense = [helper.make_node("MatMul", ["frames", "w"], ["mm"], name="/td/layer/linear/MatMul"),
+             helper.make_node("Add", ["b", "mm"], ["lin"], name="/td/layer/linear/Add"),
+             helper.make_node("Relu", ["lin"], ["inner_out"], name="/td/layer/Relu")]
+    path = save(tmp_path, *time_distributed_graph(dense, [1, 3, 7, 5]), [weight("w", 2, 5), weight("b", 5)])
+    model = import_model(path)
+    rows = list(model.report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "TimeDistributed", "TimeDistributed"]
+    assert [r.spec.layer.type for r in rows[1:]] == ["Dense", "Activation"]
+    assert rows[1].spec.layer.units == 5 and rows[1].spec.layer.use_bias is True  # the Add folded in
+    assert rows[2].output_shape == (3, 7, 5)
+    # Dense(5) on each of the 3 frames (7, 2): params once 2*5 + 5 = 15, MACs 3 frames * 7*5 outputs of 2 terms
+    assert model.report.value(model.report.total.params) == 15
+    assert model.report.value(model.report.total.macs) == 3 * 7 * 5 * 2
+
+
+def test_time_distributed_conv_reads_its_transposes(tmp_path):
+    conv = [helper.make_node("Transpose", ["frames"], ["t"], name="/td/layer/Transpose", perm=[0, 2, 1]),
+            helper.make_node("Conv", ["t", "w", "b"], ["c"], name="/td/layer/conv/Conv", kernel_shape=[3]),
+            helper.make_node("Transpose", ["c"], ["inner_out"], name="/td/layer/Transpose_1", perm=[0, 2, 1])]
+    path = save(tmp_path, *time_distributed_graph(conv, [1, 3, 5, 4]), [weight("w", 4, 2, 3), weight("b", 4)])
+    report = import_model(path).report
+    rows = list(report.layers.values())
+    assert [(r.type, r.spec.layer.type) for r in rows[1:]] == [("TimeDistributed", "Conv1D")]
+    assert rows[1].output_shape == (3, 5, 4)
+    # Conv1D(4, 3) on frames (7, 2): params 2*3*4 + 4 = 28; per frame 5*4 outputs of 2*3 terms, 3 frames
+    assert report.value(report.total.params) == 28
+    assert report.value(report.total.macs) == 3 * 5 * 4 * 6
+
+
+def test_frames_not_split_back_to_batch_and_time_are_refused(tmp_path):
+    # (3, 7, 2) frames reshaped to (1, 21, 2): time merged with the frame's axis, not split back to (1, 3, ...)
+    nothing = [helper.make_node("Relu", ["frames"], ["inner_out"], name="/td/layer/Relu")]
+    path = save(tmp_path, *time_distributed_graph(nothing, [1, 21, 2]), [])
+    with pytest.raises(NNSpecError, match=r"node '/td/Reshape_1' \(Reshape\): a Reshape of frames .* not back to "
+                                          r"\(N, 3, \.\.\.\)"):
+        import_model(path)
+
+
+def test_static_batch_reshape_dropping_a_size_1_axis_is_not_time_distributed(tmp_path):
+    # (1, 1, 4, 3) -> (1, 4, 3) at batch 1 (amc/mcldnn's Reshape before its LSTM): drops the size-1 axis
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="/relu/Relu"),
+             helper.make_node("Constant", [], ["shape"], value=ints("s", [1, 4, 3])),
+             helper.make_node("Reshape", ["r", "shape"], ["y"], name="/reshape/Reshape")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3])
+    rows = list(import_model(save(tmp_path, nodes, [x], [y], [])).report.layers.values())
+    assert [r.type for r in rows] == ["InputLayer", "Activation", "Reshape"]
+    assert rows[2].output_shape == (4, 3)

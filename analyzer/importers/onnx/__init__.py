@@ -4,7 +4,8 @@ One module per op family, each registering a small handler per op in registry.HA
 constants.py (shape arithmetic), layout.py, elementwise.py, kernels.py, pooling.py,
 normalization.py, recurrent.py, repeats.py, loops.py (recurrent layers exported as unrolled Python loops),
 patterns.py (hard_sigmoid, softsign, GroupNorm written as several nodes), same_pooling.py (the torch
-export's 'same' AveragePooling arithmetic);
+export's 'same' AveragePooling arithmetic), attention.py (MultiHeadAttention's MatMuls, Softmax and reshapes),
+time_distributed.py (the batch merged with time: TimeDistributed);
 importer.py holds the state they share, values.py the tensor values.
 
 ONNX is channels-first with the batch on axis 0 (NCHW); specs are channels-last without the

@@ -17,6 +17,7 @@ from analyzer.importers.onnx.constants import fold
 from analyzer.importers.onnx.loops import Loop, Step, close, is_step_node, step_op
 from analyzer.importers.onnx.registry import HANDLERS
 from analyzer.importers.onnx.same_pooling import find_same_average_pools
+from analyzer.importers.onnx.time_distributed import keep_frames, wrap_item, write_wrapped
 from analyzer.importers.onnx.values import Const, Data, spec_value
 from analyzer.importers.symbols import ImportOptions, OpenDims
 from analyzer.layers import LAYERS, LayerContext
@@ -75,6 +76,8 @@ class OnnxImporter:
         self.claimed: dict[str, Any] = {}
         # the count side of a 'same' average pooling (same_pooling.py): tensor -> (dims, fill, pads)
         self.masks: dict[str, tuple[list[Any], float | None, list[Any] | None]] = {}
+        # layers written on frames (the batch merged with time): TimeDistributed around them (time_distributed.py)
+        self.time_distributed: set[str] = set()
 
     def error(self, message: str, hint: str | None = None) -> ModelImportError:
         where = ""
@@ -169,18 +172,29 @@ class OnnxImporter:
             item = {"type": type_name, **{k: spec_value(v, table) for k, v in fields.items()}}
         except ExpressionSyntaxError as exc:  # a size the spec language cannot hold (e.g. over its length cap)
             raise self.error(f"a size of the {type_name} layer cannot be written in a spec: {exc}") from None
+        frames = [x for x in inputs if x.time is not None]
+        if frames and (len(frames) != len(inputs) or len(inputs) != 1):
+            raise self.error(f"a {type_name} of {len(inputs)} tensors on frames (the batch merged with time): a "
+                             "TimeDistributed wraps a layer with one input")
         try:
             spec = LAYERS[type_name].spec_model.model_validate(item, context=context)
+            if frames:  # inside a TimeDistributed: counted wrapped now, written wrapped at the end (run)
+                spec = LAYERS["TimeDistributed"].spec_model.model_validate(wrap_item(item), context=context)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise self.error(f"cannot be written as a {type_name} layer ({problems})") from None
+        if frames:
+            type_name = "TimeDistributed"
         ctx = LayerContext(name, type_name, None, self.defaults())
         for x in inputs:
             self.spec_uses[x.layer] += 1
         result = LAYERS[type_name].handler(spec, [self.shapes[x.layer] for x in inputs], ctx)
         sources = [x.layer for x in inputs]
-        self.doc.layers.append(LayerDoc(type_name, name, dict(fields), sources, description))
+        self.doc.layers.append(LayerDoc(item["type"], name, dict(fields), sources, description))
         self.shapes[name] = tuple(result.output_shape)
+        if frames:
+            self.time_distributed.add(name)
+            return self.shapes[name][1:]  # the frame's shape: what the handlers lay out
         return self.shapes[name]
 
     def same_layout(self, x: Data, name: str, shape: tuple[sympy.Expr, ...]) -> Data:
@@ -253,6 +267,7 @@ class OnnxImporter:
                 fold(self)
             else:
                 self.dispatch(node)
+            keep_frames(self)
             if node.op_type in RESHAPING and node.input and self.is_weight(node.input[0]):
                 for out in node.output:
                     if isinstance(self.values.get(out), Const):
@@ -265,10 +280,14 @@ class OnnxImporter:
             value = self.values.get(out.name)
             if not isinstance(value, Data):
                 raise ModelImportError(f"{self.source}: model output '{out.name}' is not an activation tensor")
+            if value.time is not None:
+                raise ModelImportError(f"{self.source}: model output '{out.name}' is frames never split back to "
+                                       "(N, T, ...) (TimeDistributed): no spec layer gives that")
             if value.layer in {x.name for x in self.doc.inputs}:
                 raise ModelImportError(f"{self.source}: model output '{out.name}' is a model input: nothing to count")
             outputs.append(value.layer)
         self.doc.outputs = list(dict.fromkeys(outputs))
+        write_wrapped(self)
         self.prune()
         return self.doc, self.notes
 
@@ -377,7 +396,10 @@ class OnnxImporter:
         that it stays the same)."""
         table = self.doc.symbol_table()
         item = {"type": layer.type, **{k: spec_value(v, table) for k, v in layer.fields.items()}}
-        spec = LAYERS[layer.type].spec_model.model_validate(item, context=SpecContext(table, self.defaults()))
-        result = LAYERS[layer.type].handler(spec, [self.shapes[s] for s in layer.inputs or []],
-                                            LayerContext(layer.name, layer.type, None, self.defaults()))
-        return tuple(result.output_shape)
+        wrapped = layer.name in self.time_distributed
+        type_name = "TimeDistributed" if wrapped else layer.type
+        spec = LAYERS[type_name].spec_model.model_validate(wrap_item(item) if wrapped else item,
+                                                           context=SpecContext(table, self.defaults()))
+        result = LAYERS[type_name].handler(spec, [self.shapes[s] for s in layer.inputs or []],
+                                           LayerContext(layer.name, type_name, None, self.defaults()))
+        return tuple(result.output_shape)[1:] if wrapped else tuple(result.output_shape)

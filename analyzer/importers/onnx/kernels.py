@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from analyzer.importers.onnx.attention import multi_head_attention
 from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Const, Data, compact
 
@@ -37,7 +38,10 @@ def mat_mul(imp: OnnxImporter) -> None:
     if isinstance(a, Const) or not isinstance(b, Const):
         raise imp.error("MatMul of two activation tensors (as in attention) or of a weight by an activation: "
                          "no spec layer but Dense (activation x weight) is read",
-                         hint="write such blocks in the spec (e.g. MultiHeadAttention)")
+                         hint="attention is read only whole, as nnspec's torch export writes MultiHeadAttention "
+                              "(docs/importers.md#onnx); else write it in the spec")
+    if multi_head_attention(imp):  # a query, key or value projection: the whole block is one layer
+        return
     x = imp.data(imp.node.input[0], reversed_ok=True)
     reversed_axis = x.reversed_axis  # the input kernel of a loop over a flipped sequence (go_backwards)
     dims = b.dims

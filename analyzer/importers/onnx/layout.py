@@ -14,6 +14,7 @@ from analyzer.importers.onnx.patterns import group_normalization
 from analyzer.importers.onnx.recurrent import embedding, last_step
 from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.repeats import up_sample
+from analyzer.importers.onnx.time_distributed import merge_time, split_time
 from analyzer.importers.onnx.values import BATCH, Const, Data, norm_axis, order_kept
 from analyzer.symbolic import evaluate, product
 
@@ -242,7 +243,7 @@ def reshape(imp: OnnxImporter) -> None:
     if isinstance(source, Data) and source.repeats:  # after a Tile: torch's repeat_interleave
         up_sample(imp, source, list(imp.const(imp.node.input[1], "shape").reshape(-1)))
         return
-    if group_normalization(imp):
+    if split_time(imp) or merge_time(imp) or group_normalization(imp):
         return
     x = imp.data(imp.node.input[0])
     target = list(imp.const(imp.node.input[1], "shape").reshape(-1))

@@ -32,6 +32,9 @@ class Data:
     # (ONNX axis, size): size-1 axes the spec lacks that a Tile repeated (torch's repeat_interleave), waiting for
     # the Reshape that merges each into the axis before it (an UpSampling, repeats.py); nothing else reads them
     repeats: tuple[tuple[int, Any], ...] = ()
+    # the time axis (its size) merged into the ONNX batch axis: this tensor is the frames of a TimeDistributed,
+    # its spec shape one frame's (time_distributed.py)
+    time: Any = None
 
     def onnx_shape(self) -> list[sympy.Expr]:
         dims: list[sympy.Expr] = [sympy.Integer(1)] * self.rank
