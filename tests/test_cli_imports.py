@@ -49,3 +49,13 @@ def test_convention_option_imports_the_profiles():
     modules = _modules_after(code)
     assert "analyzer.conventions.thop_rules" in modules
     assert "analyzer.importers" not in modules
+
+
+def test_a_spec_imports_only_its_layer_families():
+    # SCNN: Reshape, Conv2D, BatchNormalization, Activation, Dropout, Flatten, Dense (and what they import)
+    code = ("import io, contextlib\nfrom analyzer.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['specs/scnn.yaml']) == 0")
+    modules = _modules_after(code)
+    assert {"analyzer.layers.convolutional", "analyzer.layers.normalization", "analyzer.layers.dense"} <= modules
+    assert not {"analyzer.layers.attention", "analyzer.layers.recurrent", "analyzer.layers.wrappers",
+                "analyzer.layers.pooling", "analyzer.layers.embedding"} & modules

@@ -1,5 +1,6 @@
 """Layer types. Each module states, for its layer family, the spec fields, the
-shape rule, the params and the costs; `LAYERS` is the table of all of them.
+shape rule, the params and the costs; `LAYERS` is the table of all of them (a module is
+imported the first time one of its types is looked up: registry.TYPE_MODULES).
 
 Where is X counted?
   convolutional.py   Conv1D, Conv2D, Conv3D (groups), DepthwiseConv1D/2D, SeparableConv1D/2D
@@ -20,23 +21,6 @@ Where is X counted?
   sizes.py           size-field types (optional lists, padding / cropping pairs)
 """
 
-from analyzer.layers import (  # noqa: F401  (importing registers the handlers)
-    activations,
-    attention,
-    conv_transpose,
-    convolutional,
-    dense,
-    elementwise,
-    embedding,
-    merging,
-    normalization,
-    pooling,
-    recurrent,
-    regularization,
-    reshaping,
-    resizing,
-    wrappers,
-)
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.registry import LAYERS, LayerKind, register
 
