@@ -651,3 +651,201 @@ def test_static_batch_reshape_dropping_a_size_1_axis_is_not_time_distributed(tmp
     rows = list(import_model(save(tmp_path, nodes, [x], [y], [])).report.layers.values())
     assert [r.type for r in rows] == ["InputLayer", "Activation", "Reshape"]
     assert rows[2].output_shape == (4, 3)
+
+
+# ---- layers with several outputs: initial states, final states (torch exports of torch_modules) -------------
+
+
+def export_torch(tmp_path, module, args, names, name="model.onnx"):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that the TorchScript exporter is legacy
+        torch.onnx.export(module, tuple(torch.randn(1, *shape) for shape in args), str(path), dynamo=False,
+                          input_names=names)
+    return path
+
+
+def test_loop_started_from_another_loops_states_takes_them_as_inputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analyzer.export.torch_modules import KerasLSTM
+
+    class EncoderDecoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = KerasLSTM(3, 2, return_state=True)
+            self.decoder = KerasLSTM(4, 2, return_sequences=True)
+
+        def forward(self, source, target):
+            _, h, c = self.encoder(source)
+            return self.decoder(target, h, c)
+
+    module = EncoderDecoder()
+    model = import_model(export_torch(tmp_path, module, [(5, 3), (3, 4)], ["source", "target"]))
+    report = model.report
+    assert [row.type for row in report.layers.values()] == ["InputLayer", "InputLayer", "LSTM", "LSTM"]
+    # the last h of an LSTM without return_sequences is its output 0 (= state_h); c is output 2: return_state
+    assert model.spec.layers[-1].spec.inputs == ["target", "encoder", "encoder:2"]
+    assert report.layers["encoder"].spec.return_state is True
+    assert report.layers["decoder"].output_shape == (3, 2)
+    # encoder: kernel 3*8 + bias 8 + recurrent 2*8 = 48; decoder: 4*8 + 8 + 2*8 = 56
+    assert report.value(report.total.params) == 48 + 56 == sum(p.numel() for p in module.parameters())
+    # per step: encoder 3*8 + 2*8 = 40 over 5 steps, decoder 4*8 + 2*8 = 48 over 3 steps
+    assert report.value(report.total.macs) == 5 * 40 + 3 * 48
+
+
+def test_onnx_gru_states_start_a_loop_and_final_states_are_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analyzer.export.torch_modules import GRU, KerasRNN
+
+    class GruThenRnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = GRU(3, 2, return_sequences=True, return_state=True)  # nn.GRU: the ONNX GRU op
+            self.rnn = KerasRNN(3, 2, return_sequences=True, return_state=True)  # a loop
+
+        def forward(self, x):
+            sequence, state = self.gru(x)
+            rnn_sequence, rnn_state = self.rnn(x, state)
+            return sequence, rnn_sequence, rnn_state
+
+    module = GruThenRnn()
+    model = import_model(export_torch(tmp_path, module, [(4, 3)], ["x"]))
+    report = model.report
+    layers = {layer.name: layer for layer in model.spec.layers}
+    gru = next(name for name, layer in layers.items() if layer.type == "GRU")
+    assert layers[gru].spec.return_sequences is True and layers[gru].spec.return_state is True
+    assert layers["rnn"].spec.inputs == ["x", f"{gru}:1"]
+    assert layers["rnn"].spec.return_state is True
+    assert model.spec.outputs == [gru, "rnn", "rnn:1"]
+    # GRU (reset_after): kernel 3*6 + recurrent 2*6 + two biases 2*6 = 42; SimpleRNN: 3*2 + 2 + 2*2 = 12
+    assert report.value(report.total.params) == 42 + 12 == sum(p.numel() for p in module.parameters())
+    # per step: GRU 3*6 + 2*6 = 30, SimpleRNN 3*2 + 2*2 = 10; 4 steps
+    assert report.value(report.total.macs) == 4 * 30 + 4 * 10
+
+
+def test_bidirectional_loops_from_initial_states(tmp_path):
+    pytest.importorskip("torch")
+    from analyzer.export.torch_modules import Bidirectional, KerasRNN
+
+    module = Bidirectional(KerasRNN(3, 2, return_sequences=True), KerasRNN(3, 2, return_sequences=True,
+                                                                           go_backwards=True),
+                           merge_mode="sum", return_sequences=True)
+    model = import_model(export_torch(tmp_path, module, [(4, 3), (2,), (2,)], ["x", "hf", "hb"]))
+    report = model.report
+    (bi,) = [layer for layer in model.spec.layers if layer.type == "Bidirectional"]
+    assert bi.spec.merge_mode == "sum" and bi.spec.inputs == ["x", "hf", "hb"]  # forward's state, then backward's
+    assert report.value(report.total.params) == 2 * 12 == sum(p.numel() for p in module.parameters())
+    assert report.value(report.total.macs) == 2 * 4 * 10
+
+
+def test_bidirectional_with_merge_mode_none_and_states_is_two_layers(tmp_path):
+    pytest.importorskip("torch")
+    from analyzer.export.torch_modules import GRU, Bidirectional
+
+    # merge_mode None, return_state: (forward last h, backward last h, forward state, backward state), each read
+    module = Bidirectional(GRU(3, 2, return_state=True), GRU(3, 2, go_backwards=True, return_state=True),
+                           merge_mode=None, return_state=True)
+    model = import_model(export_torch(tmp_path, module, [(4, 3)], ["x"]))
+    report = model.report
+    forward, backward = [layer for layer in model.spec.layers if layer.type == "GRU"]
+    assert forward.spec.go_backwards is False and backward.spec.go_backwards is True
+    assert forward.spec.return_state is True and backward.spec.return_state is True
+    assert model.spec.outputs == [forward.name, backward.name, f"{forward.name}:1", f"{backward.name}:1"]
+    # the two directions as two layers count what one Bidirectional does: 2 GRUs of 42 params, 30 MACs a step
+    assert report.value(report.total.params) == 2 * 42 == sum(p.numel() for p in module.parameters())
+    assert report.value(report.total.macs) == 2 * 4 * 30
+
+
+@pytest.mark.parametrize(("axes", "use_gate"), [([1], True), ([2, 1], False)])
+def test_attention_over_chosen_axes_is_read_from_its_einsums(tmp_path, axes, use_gate):
+    pytest.importorskip("torch")
+    from analyzer.export.torch_modules import MultiHeadAttention
+
+    # query and value (5, 6, 4): 2 heads of key_dim 3 (value_dim 3), output 4 wide
+    module = MultiHeadAttention(4, 4, 4, num_heads=2, key_dim=3, value_dim=3, output_shape=[4], use_gate=use_gate,
+                                attention_axes=axes)
+    model = import_model(export_torch(tmp_path, module, [(5, 6, 4), (5, 6, 4)], ["query", "value"]))
+    report = model.report
+    (layer,) = [row for row in report.layers.values() if row.type == "MultiHeadAttention"]
+    assert (layer.spec.num_heads, layer.spec.key_dim, layer.spec.use_gate) == (2, 3, use_gate)
+    # over axis 1 only: Keras' axes; over both position axes: Keras' default, not written
+    assert layer.spec.attention_axes == ([1] if axes == [1] else None)
+    assert layer.output_shape == (5, 6, 4)
+    # q, k, v: 4*6 + 6 = 30 each; output 6*4 + 4 = 28; the gate another 30
+    assert report.value(report.total.params) == 3 * 30 + 28 + 30 * use_gate == sum(p.numel() for p in module.parameters())
+    # projections of the 30 positions: q, k, v 30*6*4 = 720 each, output 30*4*6 = 720, the gate 720;
+    # over axis 1: 6 batch rows of 5 queries by 5 keys, 2 heads: scores 2*6*5*5*3 = 900, weighted sum 2*6*5*3*5 = 900;
+    # over both: 30 queries by 30 keys: 2*30*30*3 = 5400 each
+    attention = 900 if axes == [1] else 5400
+    assert report.value(report.total.macs) == 4 * 720 + 720 * use_gate + 2 * attention
+
+
+def test_lstm_loop_from_h_alone_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analyzer.export.torch_modules import KerasLSTM
+
+    class FromH(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = KerasLSTM(3, 2)
+
+        def forward(self, x, h0):
+            return self.lstm(x, h0)  # c starts at zeros: Keras' LSTM takes both states or neither
+
+    path = export_torch(tmp_path, FromH(), [(4, 3), (2,)], ["x", "h0"])
+    with pytest.raises(NNSpecError, match=r"starts from the tensors 'h0' of other layers: a LSTM starts from 2 state"):
+        import_model(path)
+
+
+def test_merged_bidirectional_whose_states_are_read_is_refused(tmp_path):
+    pytest.importorskip("torch")
+    from analyzer.export.torch_modules import Bidirectional, KerasRNN
+
+    module = Bidirectional(KerasRNN(3, 2, return_sequences=True, return_state=True),
+                           KerasRNN(3, 2, return_sequences=True, go_backwards=True, return_state=True),
+                           merge_mode="sum", return_sequences=True, return_state=True)
+    path = export_torch(tmp_path, module, [(4, 3)], ["x"])
+    with pytest.raises(NNSpecError, match="a Bidirectional whose merged sequence and states are both read is not read"):
+        import_model(path)
+
+
+def test_attention_einsums_that_are_not_keras_ones_are_refused(tmp_path):
+    pytest.importorskip("torch")
+    from analyzer.export.torch_modules import MultiHeadAttention
+
+    module = MultiHeadAttention(4, 4, 4, num_heads=2, key_dim=3, value_dim=3, output_shape=[4], attention_axes=[1])
+    path = export_torch(tmp_path, module, [(5, 6, 4), (5, 6, 4)], ["query", "value"])
+    model = onnx.load(str(path))
+    (_, attend) = [node for node in model.graph.node if node.op_type == "Einsum"]
+    for attribute in attend.attribute:  # the weighted sum over the query's axis instead of the key's
+        if attribute.name == "equation":
+            attribute.s = b"acdbf,abcde->abcde"
+    onnx.save(model, str(path))
+    with pytest.raises(NNSpecError, match=r"node '/Einsum_1' \(Einsum\) does not fit: the weighted sum's equation is "
+                                          "not the scores' reversed"):
+        import_model(path)
+
+
+def test_onnx_gru_started_from_a_loops_state(tmp_path):
+    torch = pytest.importorskip("torch")
+    from analyzer.export.torch_modules import GRU, KerasRNN
+
+    class RnnThenGru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = KerasRNN(3, 2)  # a loop; its last h is its output
+            self.gru = GRU(3, 2, return_sequences=True)  # nn.GRU: the ONNX GRU op, initial_h = h.unsqueeze(0)
+
+        def forward(self, x):
+            return self.gru(x, self.rnn(x))
+
+    module = RnnThenGru()
+    model = import_model(export_torch(tmp_path, module, [(4, 3)], ["x"]))
+    report = model.report
+    (gru,) = [layer for layer in model.spec.layers if layer.type == "GRU"]
+    assert gru.spec.inputs == ["x", "rnn"] and gru.spec.return_sequences is True
+    assert report.layers["rnn"].spec.return_state is False  # output 0 is the last h: no state output needed
+    # SimpleRNN 3*2 + 2 + 2*2 = 12, GRU 3*6 + 2*6 + 2*6 = 42; per step 10 and 30 MACs, 4 steps
+    assert report.value(report.total.params) == 12 + 42 == sum(p.numel() for p in module.parameters())
+    assert report.value(report.total.macs) == 4 * 10 + 4 * 30

@@ -3,8 +3,10 @@
 One module per op family, each registering a small handler per op in registry.HANDLERS:
 constants.py (shape arithmetic), layout.py, elementwise.py, kernels.py, pooling.py,
 normalization.py, recurrent.py, repeats.py, loops.py (recurrent layers exported as unrolled Python loops),
+loop_states.py (initial and final states of recurrent layers: the spec's extra inputs and `name:1`),
 patterns.py (hard_sigmoid, softsign, GroupNorm written as several nodes), same_pooling.py (the torch
 export's 'same' AveragePooling arithmetic), attention.py (MultiHeadAttention's MatMuls, Softmax and reshapes),
+attention_einsum.py (MultiHeadAttention with attention_axes: its Einsums),
 time_distributed.py (the batch merged with time: TimeDistributed);
 importer.py holds the state they share, values.py the tensor values.
 

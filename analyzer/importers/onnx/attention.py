@@ -166,9 +166,13 @@ def match(imp: OnnxImporter) -> Attention | None:
 
 
 def multi_head_attention(imp: OnnxImporter) -> bool:
+    from analyzer.importers.onnx.attention_einsum import einsum_attention  # it imports this module
     """At a projection MatMul of the pattern above: claim its nodes; the last one writes the layer."""
     found = match(imp)
     if found is None:
+        if einsum_attention(imp):  # attention_axes: the export's Einsum form
+            return True
+        refuse_einsum_attention(imp)
         return False
     last = found.nodes[-1]
     for node in found.nodes[:-1]:
@@ -176,6 +180,27 @@ def multi_head_attention(imp: OnnxImporter) -> bool:
             imp.claimed[node.output[0]] = lambda imp: None  # a step inside the attention: nothing to set
     imp.claimed[last.output[0]] = lambda imp: write(imp, found)
     return True
+
+
+def refuse_einsum_attention(imp: OnnxImporter) -> None:
+    """A projection split into heads in place that leads to an Einsum, when attention_einsum.py did not match
+    the whole block: refused here, at the first projection, naming the Einsum, rather than at the query's
+    scaling further on (an arithmetic of an activation with a constant)."""
+    matmul = imp.node
+    dims = weight_dims(imp, matmul.input[1]) if matmul.op_type == "MatMul" else None
+    if dims is None or len(dims) != 2:
+        return
+    last = bias_after(imp, matmul, dims[1]) or matmul
+    node = sole_consumer(imp, last.output[0], "Reshape")
+    for _ in range(2):  # the Reshape into heads, then maybe the query's scaling
+        readers = imp.consumer_nodes.get(node.output[0], []) if node is not None else []
+        einsum = next((n for n in readers if n.op_type == "Einsum"), None)
+        if einsum is not None:
+            raise imp.error(f"projects for an attention whose scores are the Einsum '{einsum.name or einsum.output[0]}' "
+                            f"(equation {attribute(einsum, 'equation', b'?').decode()}), which is not the torch "
+                            "export's MultiHeadAttention with attention_axes (docs/importers.md#onnx)",
+                            hint="write the MultiHeadAttention layer in the spec")
+        node = next((n for n in readers if n.op_type in ("Div", "Mul")), None)
 
 
 def reshape_target(imp: OnnxImporter, node: Any, what: str) -> list[sympy.Expr]:

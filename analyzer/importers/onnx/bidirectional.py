@@ -32,9 +32,13 @@ def merge_directions(imp: OnnxImporter, forward: Data, backward: Data, merge_mod
             is not True:
         raise imp.error(f"{why}: '{f.name}' and '{b.name}' differ in more than their direction ({f.fields} and "
                         f"{b.fields}): not one Bidirectional")
-    if f.inputs != b.inputs:
-        raise imp.error(f"{why}: '{f.name}' reads {f.inputs} and '{b.name}' reads {b.inputs}: a Bidirectional's two "
-                        "directions read the same sequence")
+    f_inputs, b_inputs = f.inputs or [], b.inputs or []
+    if f_inputs[:1] != b_inputs[:1] or len(f_inputs) != len(b_inputs):
+        raise imp.error(f"{why}: '{f.name}' reads {f_inputs} and '{b.name}' reads {b_inputs}: a Bidirectional's two "
+                        "directions read the same sequence (and as many initial states)")
+    if f.fields.get("return_state") or b.fields.get("return_state"):
+        raise imp.error(f"{why}: the final states of '{f.name}' or '{b.name}' are read too; a Bidirectional whose "
+                        "merged sequence and states are both read is not read yet")
     if imp.spec_uses[f.name] or imp.spec_uses[b.name]:
         raise imp.error(f"{why}: '{f.name}' or '{b.name}' is read elsewhere too (a Bidirectional has one output)")
     if backward.reversed_axis != backward.axes[0] or (forward.axes, forward.batch, forward.rank) != (
@@ -44,9 +48,13 @@ def merge_directions(imp: OnnxImporter, forward: Data, backward: Data, merge_mod
     fields: dict[str, object] = {"layer": {"type": f.type, **f.fields}}
     if merge_mode != "concat":
         fields["merge_mode"] = merge_mode
-    source = (f.inputs or [])[0]
+    # the sequence, then the forward copy's initial states, then the backward one's (as Keras' initial_state)
+    sources = [f_inputs[0], *f_inputs[1:], *b_inputs[1:]]
+    for state in sources[1:]:
+        imp.spec_uses[state] -= 1  # read by the Bidirectional instead of the two layers: counted again below
     name = imp.node_name()
-    shape = imp.add_layer("Bidirectional", name, fields, [Data(source, imp.shapes[source], (1, 2), 0, 3)],
+    shape = imp.add_layer("Bidirectional", name, fields, [Data(source, imp.shapes[source], (1, 2), 0, 3)
+                                                          for source in sources],
                           description="two directions and a merge in the ONNX file")
     imp.set_output(Data(name, shape, forward.axes, forward.batch, forward.rank))
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
@@ -109,7 +109,7 @@ def range_(imp: OnnxImporter) -> None:
 
 @handles("Equal")
 def equal(imp: OnnxImporter) -> None:
-    imp.const_binary(lambda a, b: sympy.true if sympy.expand(a - b) == 0 else sympy.false)
+    const_binary(imp, lambda a, b: sympy.true if sympy.expand(a - b) == 0 else sympy.false)
 
 
 @handles("Where")
@@ -117,3 +117,20 @@ def where(imp: OnnxImporter) -> None:
     cond, a, b = (imp.const(i) for i in imp.node.input)
     cond = imp.np.vectorize(lambda c: bool(c))(cond)
     imp.set_const(imp.np.where(cond, a, b))
+
+
+def const_binary(imp: OnnxImporter, function: Any) -> None:
+    """A binary op of two constants, elementwise (entries may be sympy expressions)."""
+    a, b = imp.const(imp.node.input[0]), imp.const(imp.node.input[1])
+    np = imp.np
+
+    def apply(element_function: Any) -> Any:  # frompyfunc gives a bare scalar for 0-d inputs: keep arrays
+        return np.asarray(np.frompyfunc(element_function, 2, 1)(a, b), dtype=object)
+
+    if a.dtype == object or b.dtype == object:
+        a, b = a.astype(object), b.astype(object)
+        imp.set_const(apply(lambda x, y: function(sympy.sympify(x), sympy.sympify(y))))
+    elif imp.node.op_type == "Equal":
+        imp.set_const(apply(lambda x, y: bool(x == y)).astype(bool))
+    else:
+        imp.set_const(apply(lambda x, y: function(sympy.sympify(x), sympy.sympify(y))).astype(a.dtype))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from analyzer.importers.onnx.bidirectional import average_directions, merge_directions
+from analyzer.importers.onnx.constants import const_binary
 from analyzer.importers.onnx.patterns import hard_sigmoid, softsign
 from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Const, Data, divide, norm_axis, prefix_layout
@@ -81,7 +82,7 @@ def binary(imp: OnnxImporter) -> None:
     if isinstance(a, Const) and isinstance(b, Const):
         function = {"Add": lambda x, y: x + y, "Sub": lambda x, y: x - y, "Mul": lambda x, y: x * y,
                     "Div": divide}[op]
-        imp.const_binary(function)
+        const_binary(imp, function)
         return
     if isinstance(a, Data) and isinstance(b, Data):
         if op in ("Add", "Mul") and (a.reversed_axis is not None or b.reversed_axis is not None):

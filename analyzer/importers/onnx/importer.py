@@ -14,6 +14,7 @@ import sympy
 
 from analyzer.importers.document import InputDoc, LayerDoc, ModelImportError, SpecDocument, layer_name
 from analyzer.importers.onnx.constants import fold
+from analyzer.importers.onnx.loop_states import base_layer
 from analyzer.importers.onnx.loops import Loop, Step, close, is_step_node, step_op
 from analyzer.importers.onnx.registry import HANDLERS
 from analyzer.importers.onnx.same_pooling import find_same_average_pools
@@ -331,10 +332,10 @@ class OnnxImporter:
 
     def prune(self) -> None:
         """Drop layers (and inputs) that lead to no output, as ONNX allows and a spec does not."""
-        needed = set(self.doc.outputs)
+        needed = {base_layer(o) for o in self.doc.outputs}  # `name:1` is an output of the layer `name`
         for layer in reversed(self.doc.layers):
             if layer.name in needed:
-                needed.update(layer.inputs or [])
+                needed.update(base_layer(i) for i in layer.inputs or [])
         dropped = [layer.name for layer in self.doc.layers if layer.name not in needed]
         if dropped:
             self.notes.append(f"dropped {len(dropped)} layer(s) that lead to no model output: {', '.join(dropped[:5])}"
@@ -359,21 +360,6 @@ class OnnxImporter:
                 raise self.error("has no axes")
             return []
         return [int(a) for a in self.const(name, "axes").reshape(-1)]
-
-    def const_binary(self, function: Any) -> None:
-        a, b = self.const(self.node.input[0]), self.const(self.node.input[1])
-        np = self.np
-
-        def apply(element_function: Any) -> Any:  # frompyfunc gives a bare scalar for 0-d inputs: keep arrays
-            return np.asarray(np.frompyfunc(element_function, 2, 1)(a, b), dtype=object)
-
-        if a.dtype == object or b.dtype == object:
-            a, b = a.astype(object), b.astype(object)
-            self.set_const(apply(lambda x, y: function(sympy.sympify(x), sympy.sympify(y))))
-        elif self.node.op_type == "Equal":
-            self.set_const(apply(lambda x, y: bool(x == y)).astype(bool))
-        else:
-            self.set_const(apply(lambda x, y: function(sympy.sympify(x), sympy.sympify(y))).astype(a.dtype))
 
     def unary_on(self, x: Data, type_name: str, fields: dict[str, Any]) -> None:
         name = self.node_name()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from analyzer.importers.onnx.loop_states import initial_state_inputs, is_cell_state, same_size, state_output
 from analyzer.importers.onnx.recurrent import RNN_ACTIVATIONS
 from analyzer.importers.onnx.values import BATCH, Const, Data, norm_axis
 
@@ -38,7 +39,11 @@ class Loop:
     biases: list[int] = field(default_factory=list)  # sizes of the weights added inside the loop
     activations: Counter[str] = field(default_factory=Counter)
     absorbed: set[str] = field(default_factory=set)  # the nodes of `pending` entries already counted
-    layer: Data | None = None  # once closed: the spec layer's output
+    # (kind, ONNX tensor): other layers' outputs read at step 0 as initial states (loop_states.py)
+    initial: list[tuple[str, str]] = field(default_factory=list)
+    layer: Data | None = None  # once closed: the spec layer's output 0
+    type_name: str = ""  # once closed: SimpleRNN, GRU or LSTM
+    units: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,23 @@ def is_step_node(imp: OnnxImporter) -> bool:
     values = [imp.values.get(i) for i in node.input if i]
     if any(isinstance(v, Step) for v in values):
         return True
-    return (node.op_type in ("MatMul", "Gemm") and len(values) >= 2 and isinstance(values[0], Const)
-            and not values[0].weight and isinstance(values[1], Const) and values[1].weight and len(values[1].dims) == 2)
+    if not (node.op_type in ("MatMul", "Gemm") and len(values) >= 2 and isinstance(values[1], Const)
+            and values[1].weight and len(values[1].dims) == 2):
+        return False
+    if isinstance(values[0], Data):  # another layer's output as the initial state of a loop at its first step
+        return first_step_loop(imp) is not None
+    return isinstance(values[0], Const) and not values[0].weight
+
+
+def first_step_loop(imp: OnnxImporter) -> int | None:
+    """The open loop, at its first step, whose module holds the current node (a recurrent kernel reading an
+    initial state that another layer computed)."""
+    where = scope_of(imp.node) + "/"
+    for loop_id in reversed(range(len(imp.loops))):
+        loop = imp.loops[loop_id]
+        if loop.layer is None and loop.scope and where.startswith(loop.scope + "/") and loop.steps == {0}:
+            return loop_id
+    return None
 
 
 def start_step(imp: OnnxImporter, x: Data, axis: int) -> bool:
@@ -98,12 +118,13 @@ def step_op(imp: OnnxImporter) -> None:
     loops = {v.loop for i in node.input if i and isinstance(v := imp.values.get(i), Step) and v.loop is not None}
     inside = node.op_type in ELEMENTWISE | PASSING | {"MatMul", "Gemm", "Slice", "Split", "Shape", "Unsqueeze", "Concat"} \
         or node.op_type in RNN_ACTIVATIONS
-    for loop_id in loops:
-        loop = imp.loops[loop_id]
-        if not inside or (loop.scope and not (scope_of(node) + "/").startswith(loop.scope + "/")):
-            for name in node.input:
-                if name and isinstance(imp.values.get(name), Step):
-                    imp.values[name] = close(imp, name)
+    leaving = {i for i in loops if not inside
+               or (imp.loops[i].scope and not (scope_of(node) + "/").startswith(imp.loops[i].scope + "/"))}
+    if leaving:  # the values of a loop read outside it (another module, or an op no loop has): it is over
+        for name in node.input:
+            if name and isinstance(value := imp.values.get(name), Step) and (not inside or value.loop in leaving):
+                imp.values[name] = close(imp, name)
+        if not inside or not is_step_node(imp):  # inside: another loop may start from what this one ended with
             return imp.dispatch(node)
     values = [imp.values.get(i) if i else None for i in node.input]
     steps = [v for v in values if isinstance(v, Step)]
@@ -116,7 +137,7 @@ def step_op(imp: OnnxImporter) -> None:
     elif op in ("MatMul", "Gemm"):
         matmul(imp, values)
     elif op in ELEMENTWISE:
-        combine(imp, values)
+        combine(imp, values, list(node.input))
     elif op in RNN_ACTIVATIONS:
         (x,) = steps
         loop = bound(imp, x)
@@ -151,7 +172,14 @@ def matmul(imp: OnnxImporter, values: list[Any]) -> None:
     dims = tuple(reversed(weight.dims)) if attrs.get("transB", 0) else tuple(weight.dims)
     node = imp.node.name or imp.node.output[0]
     pending = [(node, "matmul", dims)] + ([(node + "+bias", "bias", int(sympy.prod(bias.dims)))] if bias else [])
-    if isinstance(state, Step):
+    if isinstance(state, Data):  # step 0 from another layer's output: the initial state h
+        tensor = imp.node.input[0]
+        if len(imp.data(tensor).shape) != 1 or not same_size(state.shape[0], dims[0]):
+            raise imp.error(f"a recurrent kernel of {dims[0]} units reads '{tensor}' of shape "
+                            f"{tuple(map(str, state.shape))} as the initial state")
+        pending.append(("initial:" + tensor, "initial_h", tensor))
+        imp.set_output(Step(None, dims[1], 0, pending=tuple(pending)))
+    elif isinstance(state, Step):
         if state.stacked:
             raise imp.error("a MatMul of a stacked step value")
         absorb(bound(imp, state), pending)
@@ -164,18 +192,29 @@ def absorb(loop: Loop, pending: list[tuple[str, str, Any]] | tuple[tuple[str, st
     for node, kind, value in pending:
         if node not in loop.absorbed:
             loop.absorbed.add(node)
-            (loop.matmuls if kind == "matmul" else loop.biases).append(value)
+            if kind.startswith("initial"):
+                loop.initial.append((kind, value))
+            else:
+                (loop.matmuls if kind == "matmul" else loop.biases).append(value)
 
 
-def combine(imp: OnnxImporter, values: list[Any]) -> None:
+def combine(imp: OnnxImporter, values: list[Any], names: list[str]) -> None:
     steps = [v for v in values if isinstance(v, Step)]
     others = [v for v in values if not isinstance(v, Step)]
-    if any(isinstance(v, Data) for v in others):
-        raise imp.error("combines a step value of a loop with an activation from outside it")
+    outside = [(name, v) for name, v in zip(names, values, strict=False) if isinstance(v, Data)]
+    if outside and (any(s.last != 0 for s in steps) or imp.node.op_type not in ("Add", "Mul")):
+        raise imp.error("combines a step value of a loop with an activation from outside it (only an initial "
+                        "state, read at the first step, is)")
     loop_ids = {s.loop for s in steps if s.loop is not None}
     if len(loop_ids) > 1:
         raise imp.error("combines the values of two loops")
     pending = [entry for s in steps for entry in s.pending]
+    for name, v in outside:  # an initial state: an LSTM's c (f * c), or a GRU's h (z * h, r * h)
+        if len(v.shape) != 1 or not same_size(v.shape[0], steps[0].width):
+            raise imp.error(f"combines a step value of width {steps[0].width} with '{name}' of shape "
+                            f"{tuple(map(str, v.shape))}: not an initial state")
+        imp.data(name)
+        pending.append(("initial:" + name, "initial", name))
     for v in others:
         if isinstance(v, Const) and v.weight:
             if imp.node.op_type != "Add":
@@ -234,14 +273,33 @@ def stack(imp: OnnxImporter, values: list[Any]) -> None:
 
 
 def close(imp: OnnxImporter, value_name: str, sequence: int | None = None) -> Data:
-    """The loop that computed the step value `value_name` is over: check that it is one recurrent layer
-    over every step, and write that layer in place of the input kernel's Dense."""
+    """A step value of a loop is read outside it: the first time, check that the loop is one recurrent layer over
+    every step and write it in place of the input kernel's Dense; then give the output the value is (the sequence,
+    the last output, or a final state: return_state, loop_states.py)."""
     x = imp.values[value_name]
     loop = bound(imp, x)
+    where = f"the loop over '{loop.kernel.layer}' (unrolled by the exporter)"
+    if loop.layer is None:
+        write_layer(imp, loop, x, where, sequence)
+    elif sequence is not None:
+        raise imp.error(f"{where}: stacks every step's state after its last state was read: the exporter writes the "
+                        "sequence first")
+    if x.last != len(loop.steps) - 1:
+        raise imp.error(f"{where}: a value of step {x.last} is read outside the loop: only the last step's are")
+    assert loop.layer is not None
+    if sequence is not None:
+        return loop.layer
+    name = loop.layer.layer
+    if loop.type_name == "LSTM" and is_cell_state(imp, value_name, loop.scope):
+        return state_output(imp, name, 2, loop.units)
+    if loop.layer.sequence_of is not None:  # the last h of a layer that returns the sequence: its state
+        return state_output(imp, name, 1, loop.units)
+    return loop.layer
+
+
+def write_layer(imp: OnnxImporter, loop: Loop, x: Step, where: str, sequence: int | None) -> None:
+    """Check that the loop is one recurrent layer over every step; write it in place of the input kernel's Dense."""
     kernel = loop.kernel
-    if loop.layer is not None:
-        raise imp.error(f"uses a second output of the loop over '{kernel.layer}' (a spec layer has one output)")
-    where = f"the loop over '{kernel.layer}' (unrolled by the exporter)"
     steps = kernel.shape[0]
     if not sympy.sympify(steps).is_Integer:
         raise imp.error(f"{where} has {len(loop.steps)} steps, written for a time axis of {steps} at export: the "
@@ -287,16 +345,17 @@ def close(imp: OnnxImporter, value_name: str, sequence: int | None = None) -> Da
         fields["return_sequences"] = True
     if kernel.reversed_axis == 1:
         fields["go_backwards"] = True
+    initial = initial_state_inputs(imp, where, type_name, units, loop.initial)
     source = imp.doc.layer(kernel.layer).inputs or []
     imp.doc.layers = [d for d in imp.doc.layers if d.name != kernel.layer]
     source_data = Data(source[0], imp.shapes[source[0]], (1, 2), 0, 3)
     name = imp.unique(loop.scope.strip("/").replace("/", ".") or type_name.lower())
-    shape = imp.add_layer(type_name, name, fields, [source_data], description="a loop unrolled by the exporter")
+    shape = imp.add_layer(type_name, name, fields, [source_data, *initial], description="a loop unrolled by the exporter")
+    loop.type_name, loop.units = type_name, units
     if sequence is not None:
         loop.layer = Data(name, shape, (1, 2), 0, 3, sequence_of=name)
     else:
         loop.layer = Data(name, shape, (1,), 0, 2)
-    return loop.layer
 
 
 def loop_activations(imp: OnnxImporter, where: str, type_name: str, seen: Counter[str], slots: tuple[int, ...],

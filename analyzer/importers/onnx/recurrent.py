@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from analyzer.importers.onnx.loop_states import same_size, state_output
 from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Const, Data, norm_axis
 
@@ -108,23 +109,45 @@ def recurrent(imp: OnnxImporter, type_name: str, gates: int) -> None:
     if direction == "reverse":
         fields["go_backwards"] = True
     outputs = list(imp.node.output) + [""] * 3
-    sequence_used = bool(outputs[0]) and imp.consumers[outputs[0]] > 0
-    last_used = bool(outputs[1]) and imp.consumers[outputs[1]] > 0
-    if outputs[2] and imp.consumers[outputs[2]] > 0:
-        raise imp.error("uses the LSTM cell state (Y_c): a spec layer has one output")
-    if sequence_used and last_used:
-        raise imp.error("uses both the sequence (Y) and the last state (Y_h): a spec layer has one output")
+    sequence_used, last_used, cell_used = (bool(out) and imp.consumers[out] > 0 for out in outputs[:3])
     if sequence_used:
         fields["return_sequences"] = True
     if attrs.get("clip") is not None:
         imp.notes.append(f"{type_name} '{imp.node.name}': clip is not counted")
+    initial = initial_states(imp, type_name, units, layout)
     name = imp.node_name()
-    shape = imp.add_layer(type_name, name, fields, [x])
+    shape = imp.add_layer(type_name, name, fields, [x, *initial])
+    # Y_h and Y_c: (1, N, H) or (N, 1, H); the last h is output 0 unless the sequence is (then the state, output 1)
+    state_layout = ((2,), 1 if layout == 0 else 0, 3)
     if sequence_used:  # Y: (T, 1, N, H) or (N, T, 1, H)
         axes = (0, 3) if layout == 0 else (1, 3)
         imp.set_output(Data(name, shape, axes, 2 if layout == 0 else 0, 4, sequence_of=name), 0)
-    else:  # Y_h: (1, N, H) or (N, 1, H)
-        imp.set_output(Data(name, shape, (2,), 1 if layout == 0 else 0, 3), 1)
+        if last_used:
+            imp.set_output(state_output(imp, name, 1, units, *state_layout), 1)
+    else:
+        imp.set_output(Data(name, shape, *state_layout), 1)
+    if cell_used:
+        imp.set_output(state_output(imp, name, 2, units, *state_layout), 2)
+
+
+def initial_states(imp: OnnxImporter, type_name: str, units: int, layout: int) -> list[Data]:
+    """initial_h (input 5) and an LSTM's initial_c (input 6), (1, N, H) or (N, 1, H): another layer's states,
+    the spec inputs after the sequence. A constant (zeros, as an exporter writes the default) is no input."""
+    names = [imp.optional_input(5)] + ([imp.optional_input(6)] if type_name == "LSTM" else [])
+    given = [n for n in names if n is not None and isinstance(imp.values.get(n), Data)]
+    if not given:
+        return []
+    if len(given) != len(names):
+        raise imp.error(f"starts from {len(given)} of the {len(names)} initial states as activations: a spec "
+                        f"{type_name} takes all of them (h then c) or none")
+    states = []
+    for tensor in given:
+        x = imp.data(tensor)
+        if len(x.shape) != 1 or not same_size(x.shape[0], units) or x.batch != (1 if layout == 0 else 0):
+            raise imp.error(f"reads '{tensor}' (shape {tuple(map(str, x.shape))}) as an initial state: not a "
+                            f"({units},) state per batch item")
+        states.append(x)
+    return states
 
 
 @handles("GRU")
