@@ -289,7 +289,17 @@ def write(imp: OnnxImporter, found: Attention) -> None:
         output_shape = tail
     elif len(query_positions) != 1:
         raise refuse(imp, found.output, "the output keeps the query's positions flattened into one axis")
+    add_attention_layer(imp, found, inputs, heads, key_dim, value_dim, output_shape,
+                        "ONNX q/k/v MatMuls split into heads, scaled MatMul, Softmax, MatMul, output MatMul")
+
+
+def add_attention_layer(imp: OnnxImporter, found: Any, inputs: dict[str, Data], heads: int, key_dim: int,
+                        value_dim: int, output_shape: list[Any], description: str, gate: Any = None,
+                        attention_axes: list[int] | None = None) -> None:
+    """The MultiHeadAttention layer of a matched subgraph (MatMul or Einsum form), named after its module."""
     biases = [p.bias is not None for p in (found.query, found.key, found.value)] + [found.output_bias is not None]
+    if gate:
+        biases.append(len(gate) == 4)
     if len(set(biases)) != 1:
         raise refuse(imp, found.output, "some projections have a bias and others not: Keras' use_bias is one flag")
     fields: dict[str, Any] = {"num_heads": heads, "key_dim": key_dim}
@@ -299,13 +309,15 @@ def write(imp: OnnxImporter, found: Attention) -> None:
         fields["output_shape"] = output_shape
     if not biases[0]:
         fields["use_bias"] = False
+    if gate:
+        fields["use_gate"] = True
+    if attention_axes is not None:
+        fields["attention_axes"] = attention_axes
     sources = [inputs["query"], inputs["value"]]
     if found.key.matmul.input[0] != found.value.matmul.input[0]:
         sources.append(inputs["key"])
     here, imp.node = imp.node, found.scores  # name the layer after the attention module, not its last node
     name = imp.node_name()
     imp.node = here
-    shape = imp.add_layer("MultiHeadAttention", name, fields, sources,
-                          description="ONNX q/k/v MatMuls split into heads, scaled MatMul, Softmax, MatMul, "
-                                      "output MatMul")
+    shape = imp.add_layer("MultiHeadAttention", name, fields, sources, description=description)
     imp.set_output(Data(name, shape, tuple(range(1, len(shape) + 1)), 0, len(shape) + 1))

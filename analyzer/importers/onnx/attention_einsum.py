@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from analyzer.importers.onnx.attention import attribute, bias_after, refuse, reshape_target, same, weight_dims
+from analyzer.importers.onnx.attention import (
+    add_attention_layer,
+    attribute,
+    bias_after,
+    refuse,
+    reshape_target,
+    same,
+    weight_dims,
+)
 from analyzer.importers.onnx.patterns import scalar, sole_consumer
 from analyzer.importers.onnx.values import Data
 from analyzer.symbolic import product
@@ -258,32 +266,11 @@ def write(imp: OnnxImporter, found: EinsumAttention) -> None:
             raise refuse(imp, found.output_reshape, "the output is not reshaped to the query's positions and "
                          f"{out_units} features")
         output_shape = tail
-    biases = [p.bias is not None for p in (found.query, found.key, found.value)] + [found.output_bias is not None]
-    if found.gate:
-        biases.append(len(found.gate) == 4)
-    if len(set(biases)) != 1:
-        raise refuse(imp, found.output, "some projections have a bias and others not: Keras' use_bias is one flag")
-    fields: dict[str, Any] = {"num_heads": heads, "key_dim": key_dim}
-    if value_dim != key_dim:
-        fields["value_dim"] = value_dim
-    if len(output_shape) != 1 or not same(output_shape[0], inputs["query"].shape[-1]):
-        fields["output_shape"] = output_shape
-    if not biases[0]:
-        fields["use_bias"] = False
-    if found.gate:
-        fields["use_gate"] = True
-    if len(attended) != rank - 3:  # Keras' axes (the batch is 0): the ONNX axes of the query
-        fields["attention_axes"] = attended
-    sources = [inputs["query"], inputs["value"]]
-    if found.key.matmul.input[0] != found.value.matmul.input[0]:
-        sources.append(inputs["key"])
-    here, imp.node = imp.node, found.scores  # name the layer after the attention module, not its last node
-    name = imp.node_name()
-    imp.node = here
-    shape = imp.add_layer("MultiHeadAttention", name, fields, sources,
-                          description="ONNX q/k/v MatMuls split into heads, Einsum scores over attention_axes, "
-                                      "Softmax, Einsum, output MatMul")
-    imp.set_output(Data(name, shape, tuple(range(1, len(shape) + 1)), 0, len(shape) + 1))
+    add_attention_layer(imp, found, inputs, heads, key_dim, value_dim, output_shape,
+                        "ONNX q/k/v MatMuls split into heads, Einsum scores over attention_axes, Softmax, Einsum, "
+                        "output MatMul", gate=found.gate,
+                        # Keras' axes (the batch is 0): the ONNX axes of the query
+                        attention_axes=attended if len(attended) != rank - 3 else None)
 
 
 def split_heads(imp: OnnxImporter, part: Heads, positions: list[Any], what: str) -> tuple[int, int]:

@@ -98,13 +98,7 @@ def conv(imp: OnnxImporter) -> None:
     dilations = list(attrs.get("dilations", [1] * rank))
     groups = attrs.get("group", 1)
     x, padding = conv_padding(imp, x, kernel, strides, dilations)
-    fields: dict[str, Any] = {"filters": weight[0], "kernel_size": compact(kernel)}
-    if any(s != 1 for s in strides):
-        fields["strides"] = compact(strides)
-    if padding != "valid":
-        fields["padding"] = padding
-    if any(d != 1 for d in dilations):
-        fields["dilation_rate"] = compact(dilations)
+    fields = kernel_fields(weight[0], kernel, strides, padding, dilations)
     if groups != 1:
         fields["groups"] = groups
     if not imp.optional_input(2):
@@ -149,13 +143,7 @@ def conv_transpose(imp: OnnxImporter) -> None:
             padding, paddings = "same", [e - span % 2 for e, span in zip(extra, spans, strict=False)]
         else:
             raise imp.error(f"pads {pads} with output_padding {out_pad}: no Keras padding gives that output size")
-    fields: dict[str, Any] = {"filters": weight[1], "kernel_size": compact(kernel)}
-    if any(s != 1 for s in strides):
-        fields["strides"] = compact(strides)
-    if padding != "valid":
-        fields["padding"] = padding
-    if any(d != 1 for d in dilations):
-        fields["dilation_rate"] = compact(dilations)
+    fields = kernel_fields(weight[1], kernel, strides, padding, dilations)
     if paddings is not None:
         fields["output_padding"] = compact(paddings)
     if not imp.optional_input(2):
@@ -163,3 +151,15 @@ def conv_transpose(imp: OnnxImporter) -> None:
     name = imp.node_name()
     shape = imp.add_layer(f"Conv{rank}DTranspose", name, fields, [x])
     imp.set_output(imp.same_layout(x, name, shape))
+
+
+def kernel_fields(filters: Any, kernel: list[Any], strides: list[Any], padding: str, dilations: list[Any]) -> dict[str, Any]:
+    """The fields a Conv / ConvTranspose layer writes, leaving out Keras' defaults (stride 1, valid, dilation 1)."""
+    fields: dict[str, Any] = {"filters": filters, "kernel_size": compact(kernel)}
+    if any(s != 1 for s in strides):
+        fields["strides"] = compact(strides)
+    if padding != "valid":
+        fields["padding"] = padding
+    if any(d != 1 for d in dilations):
+        fields["dilation_rate"] = compact(dilations)
+    return fields
