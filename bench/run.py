@@ -102,6 +102,28 @@ def measure(cmd: list[str], runs: int, timeout: float = 900, warmup: bool = Fals
     return result
 
 
+def measure_interleaved(cmds: list[list[str]], runs: int, timeout: float = 900) -> list[dict]:
+    """As measure, for several commands run in turn (a, b, c, a, b, c, ...): a drift of the machine's speed
+    during the run then shifts them alike, and their differences (what the cold-start target is about) keep."""
+    for cmd in cmds:  # warm-up: .pyc files written, page cache warm
+        run_once(cmd, timeout)
+    samples: list[list[tuple[float, float | None, float]]] = [[] for _ in cmds]
+    for _ in range(runs):
+        for i, cmd in enumerate(cmds):
+            samples[i].append(run_once(cmd, timeout))
+    results = []
+    for cmd, runs_of_cmd in zip(cmds, samples, strict=True):
+        walls = [w for w, _, _ in runs_of_cmd]
+        rsss = [r for _, r, _ in runs_of_cmd if r is not None]
+        result = {"wall": statistics.median(walls), "min": min(walls), "max": max(walls), "runs": runs,
+                  "cpu": statistics.median(c for _, _, c in runs_of_cmd),
+                  "rss": statistics.median(rsss) if rsss else None, "load": os.getloadavg()[0]}
+        log(f"  {shell(cmd)}: {result['wall']:.3f} s (min {result['min']:.3f}, max {result['max']:.3f}), "
+            f"cpu {result['cpu']:.2f} s, {fmt_mb(result['rss'])}")
+        results.append(result)
+    return results
+
+
 def shell(cmd: list[str]) -> str:
     out = []
     for part in cmd:
@@ -181,11 +203,13 @@ def cold_cli(runs: int) -> tuple[list[str], dict]:
     log("1. cold CLI")
     analyze = str(BIN / "analyze")
     floor_cmd = [PY, "-c", "import sympy, pydantic, yaml"]
-    rows = [("import floor", floor_cmd, measure(floor_cmd, runs, warmup=True))]
+    timed = [("import floor", floor_cmd)]
     for name, spec in FOUNDING.items():
         for extra in ([], ["--format", "json"]):
-            cmd = [analyze, str(spec), *extra]
-            rows.append((f"nnspec, {name}" + (" (json)" if extra else ""), cmd, measure(cmd, runs, warmup=True)))
+            timed.append((f"nnspec, {name}" + (" (json)" if extra else ""), [analyze, str(spec), *extra]))
+    cold_runs = 3 * runs  # a start-up is short: more runs, in turn with the floor's
+    rows = [(label, cmd, r) for (label, cmd), r in zip(timed, measure_interleaved([c for _, c in timed], cold_runs),
+                                                         strict=True)]
     fw_runs = max(3, runs // 2)
     for name, spec in FOUNDING.items():
         cmd = [PY, str(ROOT / "bench/framework_count.py"), str(spec)]
@@ -544,7 +568,9 @@ def main() -> None:
         "## 1. Cold CLI vs the import floor vs the frameworks",
         "",
         "Each row is a new process (a warm-up run first, so .pyc files exist and the disk cache is warm). "
-        "Wall clock medians, peak resident memory.",
+        "Wall clock medians, peak resident memory. The floor and the nnspec rows run in turn (floor, SCNN, "
+        "SCNN json, PET-CGDNN, PET-CGDNN json, floor, ...), so that a drift of the machine's speed shifts them "
+        "alike; the Keras + PyTorch rows run after them.",
         "",
         *cold_lines,
         "",
