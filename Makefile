@@ -36,9 +36,10 @@ $(CROSSCHECK_READY): pyproject.toml | $(BIN)/python
 	touch $@
 
 ## crosscheck: every spec in specs/ at the sizes of tests/crosscheck/sizes.yaml, against real Keras and PyTorch
-## (and the counters thop, ptflops, fvcore); two workers, one test file each at a time
+## (and the counters thop, ptflops, fvcore); two workers, one test file each at a time. The unit tests that
+## export tiny torch modules (tests/test_importers_onnx.py) skip in `make test` without torch: they run here.
 crosscheck: $(CROSSCHECK_READY)
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/crosscheck
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/crosscheck tests/test_importers_onnx.py
 
 ## why-counters: regenerate docs/why-counters-disagree.md from the profiles and the real tools
 why-counters: $(CROSSCHECK_READY)
