@@ -240,8 +240,8 @@ def heads_of(imp: OnnxImporter, part: Projection, positions: sympy.Expr, what: s
     return int(target[1]), int(target[2])
 
 
-def write(imp: OnnxImporter, found: Attention) -> None:
-    """Check every size and constant of the matched block, then write the MultiHeadAttention layer."""
+def attention_inputs(imp: OnnxImporter, found: Any) -> dict[str, Data]:
+    """The query, key and value the projections of a matched block read (MatMul or Einsum form)."""
     inputs: dict[str, Data] = {}
     arranged: dict[str, Data] = {}  # by ONNX tensor: self-attention reads one tensor three times
     for what, part in (("query", found.query), ("key", found.key), ("value", found.value)):
@@ -252,6 +252,12 @@ def write(imp: OnnxImporter, found: Attention) -> None:
                 raise refuse(imp, part.matmul, f"the {what} has no position axis")
             arranged[tensor] = imp.identity(x, "MultiHeadAttention")
         inputs[what] = arranged[tensor]
+    return inputs
+
+
+def write(imp: OnnxImporter, found: Attention) -> None:
+    """Check every size and constant of the matched block, then write the MultiHeadAttention layer."""
+    inputs = attention_inputs(imp, found)
     query_positions = inputs["query"].shape[:-1]
     tq, tv = product(query_positions), product(inputs["value"].shape[:-1])
     if not same(tv, product(inputs["key"].shape[:-1])):

@@ -22,6 +22,7 @@ import sympy
 
 from analyzer.importers.onnx.attention import (
     add_attention_layer,
+    attention_inputs,
     attribute,
     bias_after,
     refuse,
@@ -208,16 +209,7 @@ def equation(imp: OnnxImporter, node: Any) -> tuple[list[str], str]:
 
 
 def write(imp: OnnxImporter, found: EinsumAttention) -> None:
-    inputs: dict[str, Data] = {}
-    arranged: dict[str, Data] = {}
-    for what, part in (("query", found.query), ("key", found.key), ("value", found.value)):
-        tensor = part.matmul.input[0]
-        if tensor not in arranged:
-            x = imp.data(tensor)
-            if x.rank < 3:
-                raise refuse(imp, part.matmul, f"the {what} has no position axis")
-            arranged[tensor] = imp.identity(x, "MultiHeadAttention")
-        inputs[what] = arranged[tensor]
+    inputs = attention_inputs(imp, found)
     query_positions = list(inputs["query"].shape[:-1])
     rank = len(query_positions) + 3  # N, positions, heads, width
     (source, target), result = equation(imp, found.scores)

@@ -80,12 +80,7 @@ def hard_sigmoid(imp: OnnxImporter, data_name: str, const_name: str) -> bool:
     div = sole_consumer(imp, clip.output[0], "Div")
     if div is None or div.input[0] != clip.output[0] or scalar(imp, div.input[1]) != 6.0:
         return False
-    x = imp.data(data_name)
-    name = imp.node_name()
-    shape = imp.add_layer("Activation", name, {"activation": "hard_sigmoid"}, [x],
-                          description="ONNX Add 3, Clip(0, 6), Div by 6")
-    claim(imp, clip, None)
-    claim(imp, div, imp.same_layout(x, name, shape))
+    write_activation(imp, data_name, "hard_sigmoid", "ONNX Add 3, Clip(0, 6), Div by 6", clip, div)
     return True
 
 
@@ -101,13 +96,17 @@ def softsign(imp: OnnxImporter) -> bool:
     div = sole_consumer(imp, add.output[0], "Div")
     if div is None or list(div.input) != [x_name, add.output[0]]:
         return False
+    write_activation(imp, x_name, "softsign", "ONNX Abs, Add 1, Div", add, div)
+    return True
+
+
+def write_activation(imp: OnnxImporter, x_name: str, activation: str, description: str, middle: Any, last: Any) -> None:
+    """One Activation layer for a chain of three nodes: this one, `middle` and `last` (which gives the output)."""
     x = imp.data(x_name)
     name = imp.node_name()
-    shape = imp.add_layer("Activation", name, {"activation": "softsign"}, [x],
-                          description="ONNX Abs, Add 1, Div")
-    claim(imp, add, None)
-    claim(imp, div, imp.same_layout(x, name, shape))
-    return True
+    shape = imp.add_layer("Activation", name, {"activation": activation}, [x], description=description)
+    claim(imp, middle, None)
+    claim(imp, last, imp.same_layout(x, name, shape))
 
 
 def group_normalization(imp: OnnxImporter) -> bool:
