@@ -17,7 +17,7 @@ from analyzer import constraints as constraint_rules
 from analyzer.constraints import MAX_VALUE_BITS, Constraint, Note
 from analyzer.errors import DomainError, Location, UsageError, did_you_mean
 from analyzer.layers.base import LayerResult, LayerSpec, Shape
-from analyzer.symbolic import ONE, ZERO, SizeSymbol, evaluate_int, exact_value, product, render
+from analyzer.symbolic import ONE, ZERO, IdentityMemo, SizeSymbol, evaluate_int, exact_value, product, render
 
 FLOP_KINDS = ("dot", "bias", "activation", "other")
 
@@ -151,19 +151,14 @@ class Report:
         """The exact integer value of a formula at this report's symbol values."""
         if isinstance(expr, int):
             return int(expr)
-        hit = self._values_by_id.get(id(expr))
-        if hit is not None and hit[0] is expr:
-            return hit[1]
-        value = evaluate_int(expr, self.values)
-        self._values_by_id[id(expr)] = (expr, value)
-        return value
+        hit = self._values_by_id.get(expr)
+        return hit if hit is not None else self._values_by_id.put((expr,), evaluate_int(expr, self.values))
 
     @cached_property
-    def _values_by_id(self) -> dict[int, tuple[sympy.Expr, int]]:
+    def _values_by_id(self) -> IdentityMemo:
         """Values already computed, by expression object: the formats ask for the same few objects
-        many times (issue 9). An entry keeps its expression alive, so its id stays its own; `at()`
-        and `replace()` make a new Report, with new values and an empty memo."""
-        return {}
+        many times (issue 9). `at()` and `replace()` make a new Report, with new values and an empty memo."""
+        return IdentityMemo(size=10**9)
 
     def symbol(self, name: str) -> SizeSymbol:
         """The declared symbol `name` (UsageError, with a suggestion, if there is none)."""
@@ -205,19 +200,19 @@ class Report:
         at = ", ".join(f"{k}={v}" if v.bit_length() < 100 else f"{k}=<{len(str(v))} digits>"
                        for k, v in self.symbol_values().items())
         # Layers share their shape and formula objects: judge each object once (issue 9).
-        judged: dict[tuple[str, int], tuple[Any, bool]] = {}
+        judged = {"value": IdentityMemo(size=10**9), "coefficients": IdentityMemo(size=10**9)}
 
         def too_large(kind: str, expr: Any) -> bool:
-            hit = judged.get((kind, id(expr)))
-            if hit is None or hit[0] is not expr:
+            verdict = judged[kind].get(expr)
+            if verdict is None:
                 if kind == "value":
                     value = exact_value(expr, self.values)
                     verdict = max(abs(_numerator(value)), _denominator(value)).bit_length() > MAX_VALUE_BITS
                 else:
                     verdict = any(max(abs(a.p), a.q).bit_length() > MAX_VALUE_BITS
                                   for a in sympy.sympify(expr).atoms(sympy.Rational))
-                hit = judged[(kind, id(expr))] = (expr, verdict)  # holds expr: its id stays its own
-            return hit[1]
+                judged[kind].put((expr,), verdict)
+            return verdict
 
         for row in self.layers.values():
             checked = [(f"output shape axis {i}", d) for shape in row.output_shapes for i, d in enumerate(shape, start=1)]

@@ -49,23 +49,43 @@ def integer(value: int) -> Expr:
     return sympy.Integer(value)
 
 
+class IdentityMemo:
+    """Values remembered by the objects they were computed from (by identity, not equality).
+
+    Looking sympy expressions up by equality compares whole trees, and on deep stride-2 stacks their
+    hashes collide (2**k and 2**(k + 61) hash alike), so equality-keyed caches grew superlinear
+    (issue 9). Each entry keeps its objects alive, so their ids stay theirs; full, the memo starts over."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self.size = size
+        self.entries: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
+
+    def get(self, *objects: Any) -> Any:
+        """The value remembered for these objects, or None."""
+        hit = self.entries.get(tuple(map(id, objects)))
+        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+            return hit[1]
+        return None
+
+    def put(self, objects: tuple[Any, ...], value: Any) -> Any:
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[tuple(map(id, objects))] = (objects, value)
+        return value
+
+
 def product(factors: Iterable[Expr | int]) -> Expr:
     factors = tuple(factors)
-    key = tuple(map(id, factors))
-    hit = _PRODUCTS.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], factors)):
-        return hit[1]
-    result = reduce(operator.mul, (sympy.Integer(f) if isinstance(f, int) else f for f in factors), ONE)
-    if len(_PRODUCTS) >= 65_536:
-        _PRODUCTS.clear()
-    _PRODUCTS[key] = (factors, result)  # keeps the factors alive, so their ids stay theirs
-    return result
+    hit = _PRODUCTS.get(*factors)
+    if hit is not None:
+        return hit
+    return _PRODUCTS.put(factors, reduce(operator.mul, (sympy.Integer(f) if isinstance(f, int) else f for f in factors), ONE))
 
 
 # Products by their factors' objects: a layer's output shape is multiplied out again and again
 # (activations, memory, the JSON), and consecutive layers share one shape tuple. The same object
-# back also lets render() and Report.value() find it by identity (issue 9).
-_PRODUCTS: dict[tuple[int, ...], tuple[tuple[Expr | int, ...], Expr]] = {}
+# back also lets render() and Report.value() find it by identity.
+_PRODUCTS = IdentityMemo()
 
 
 def floor_div(numerator: Expr | int, denominator: Expr | int) -> Expr:
@@ -200,8 +220,8 @@ class _FormulaPrinter(StrPrinter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._printed: dict[int, tuple[Expr, str]] = {}
-        self._keys: dict[int, tuple[Expr, tuple[int, tuple[Any, ...]]]] = {}
+        self._printed = IdentityMemo()
+        self._keys = IdentityMemo()
 
     def _as_ordered_terms(self, expr: Expr, order: str | None = None) -> list[Expr]:
         return sorted(expr.args, key=self._term_key)
@@ -212,28 +232,17 @@ class _FormulaPrinter(StrPrinter):
         if term.is_Number:
             return (True, 0, default_sort_key(term))
         coefficient, monomial = term.as_coeff_Mul()
-        hit = self._keys.get(id(monomial))
-        if hit is None or hit[0] is not monomial:
-            hit = (monomial, (_degree(monomial), default_sort_key(monomial)))
-            _remember(self._keys, monomial, hit)
-        degree, key = hit[1]
+        hit = self._keys.get(monomial)
+        if hit is None:
+            hit = self._keys.put((monomial,), (_degree(monomial), default_sort_key(monomial)))
+        degree, key = hit
         return (False, -degree, (*key[:3], coefficient))
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
         if kwargs or not isinstance(expr, (sympy.Pow, sympy.Function)):
             return super()._print(expr, **kwargs)
-        hit = self._printed.get(id(expr))
-        if hit is None or hit[0] is not expr:  # printing a node does not depend on its parent
-            hit = (expr, super()._print(expr))
-            _remember(self._printed, expr, hit)
-        return hit[1]
-
-
-def _remember(memo: dict[int, Any], expr: Expr, entry: Any) -> None:
-    """memo[id(expr)] = entry, where the entry holds expr itself, so the id stays expr's."""
-    if len(memo) >= 65_536:
-        memo.clear()
-    memo[id(expr)] = entry
+        hit = self._printed.get(expr)  # printing a node does not depend on its parent
+        return hit if hit is not None else self._printed.put((expr,), super()._print(expr))
 
 
 _PRINTER = _FormulaPrinter()
@@ -247,17 +256,11 @@ def _render_cached(expr: Expr) -> str:
 def _expanded(expr: Expr) -> Expr:
     """sympy.expand(expr), remembered by object: the terms of a report's totals share their
     factors (the shape of a group of layers, squared) across quantities."""
-    hit = _EXPANDED.get(id(expr))
-    if hit is not None and hit[0] is expr:
-        return hit[1]
-    result = sympy.expand(expr)
-    if len(_EXPANDED) >= 65_536:
-        _EXPANDED.clear()
-    _EXPANDED[id(expr)] = (expr, result)  # keeps expr alive, so its id stays its own
-    return result
+    hit = _EXPANDED.get(expr)
+    return hit if hit is not None else _EXPANDED.put((expr,), sympy.expand(expr))
 
 
-_EXPANDED: dict[int, tuple[Expr, Expr]] = {}
+_EXPANDED = IdentityMemo()
 
 
 def _expanded_sum(expr: Expr) -> Expr:
@@ -299,21 +302,13 @@ def _expanded_sum(expr: Expr) -> Expr:
 
 
 # Rendered formulas by object identity, in front of the cache by equality: a report renders the
-# same few expression objects many times (the 1,000-layer conv stack: 13,000 calls, 224 objects),
-# and a lookup by equality compares whole trees, whose hashes collide on deep stride-2 stacks
-# (2**k and 2**(k + 61) hash alike). Each entry keeps its expression alive, so its id stays its own.
-_RENDERED: dict[int, tuple[Expr, str]] = {}
+# same few expression objects many times (the 1,000-layer conv stack: 13,000 calls, 224 objects).
+_RENDERED = IdentityMemo()
 
 
 def render(expr: Expr | int) -> str:
     """A stable, readable string for a formula: expanded, never simplified."""
     if isinstance(expr, int):
         return str(expr)
-    hit = _RENDERED.get(id(expr))
-    if hit is not None and hit[0] is expr:
-        return hit[1]
-    text = _render_cached(expr)
-    if len(_RENDERED) >= 65_536:
-        _RENDERED.clear()
-    _RENDERED[id(expr)] = (expr, text)
-    return text
+    hit = _RENDERED.get(expr)
+    return hit if hit is not None else _RENDERED.put((expr,), _render_cached(expr))
