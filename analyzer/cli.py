@@ -7,11 +7,11 @@ no traceback); 1 an internal error (a bug: please report; --debug shows it).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError
 from analyzer.formats import FORMATS, render_report
@@ -23,8 +23,6 @@ from analyzer.spec.loader import load_spec
 # Cold start (issue 9): `analyze SPEC` imports only what reading, analyzing and printing a spec
 # needs. The convention profiles, the model importers, sweeps, plots and the export are imported
 # where an option or a model file asks for them (tests/test_cli_imports.py checks this).
-
-_ASSIGNMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(-?[0-9][0-9_]*)\s*$")
 
 
 class _ProfileNames(Sequence[str]):
@@ -99,21 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
                              "(a reset_after=False GRU is then another function with 3*units more params)")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
-
-
-def parse_assignments(assignments: Sequence[str]) -> dict[str, int]:
-    values: dict[str, int] = {}
-    for text in assignments:
-        match = _ASSIGNMENT.match(text)
-        if not match:
-            raise UsageError(f"--set {text!r}: expected NAME=INTEGER, e.g. --set L=1024")
-        if len(match.group(2)) > 1000:  # int() refuses over 4300 digits; nnspec caps numbers at 2**10000 anyway
-            raise UsageError(f"--set {match.group(1)}: a value of more than 1000 digits is too large")
-        name, value = match.group(1), int(match.group(2))
-        if name in values:
-            raise UsageError(f"--set {name} given twice")
-        values[name] = value
-    return values
 
 
 def run(args: argparse.Namespace) -> str:

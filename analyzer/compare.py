@@ -22,6 +22,7 @@ from typing import Any
 
 import sympy
 
+from analyzer.assignments import parse_assignments  # the same NAME=INTEGER rules as `analyze SPEC`
 from analyzer.asymptotics import Growth, growth
 from analyzer.command import run_guarded
 from analyzer.errors import NNSpecError, UsageError, did_you_mean
@@ -116,12 +117,6 @@ class Row:
         if best is None or best_flops <= 0 or total <= 0:
             return None
         return Largest(best.name, best.type, best_flops, Fraction(best_flops, total))
-
-
-def parse_assignments(assignments: Sequence[str]) -> dict[str, int]:
-    from analyzer.cli import parse_assignments as parse  # the same NAME=INTEGER rules as `analyze SPEC`
-
-    return parse(assignments)
 
 
 def compare(specs: Sequence[str], values: dict[str, int] | None = None, *, bias: str = "spec",

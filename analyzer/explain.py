@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError, did_you_mean
 from analyzer.formats.common import outputs_formula, outputs_value, shape_formula
@@ -336,7 +337,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     from analyzer.api import analyze
-    from analyzer.cli import parse_assignments
 
     args = build_parser().parse_args(list(argv))
 

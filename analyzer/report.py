@@ -5,7 +5,7 @@ symbol values at which numbers are shown. Formulas are sympy expressions;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cached_property
@@ -117,6 +117,10 @@ class LayerRow:
     def output_shapes(self) -> tuple[Shape, ...]:
         """Every output's shape: the one of `output_shape`, then those of a layer with several (Keras' order)."""
         return (self.output_shape, *self.more_outputs)
+
+
+# Jupyter's renderers ("html", "latex"), a table filled by analyzer/__init__.py: the formats import report.py, never the reverse.
+NOTEBOOK_RENDERERS: dict[str, Callable[[Report], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -317,12 +321,8 @@ class Report:
 
     def _repr_html_(self) -> str:
         """Jupyter: an HTML table of the layers and the total (value, and formula below it)."""
-        from analyzer.formats.notebook import to_html
-
-        return to_html(self)
+        return NOTEBOOK_RENDERERS["html"](self)
 
     def _repr_latex_(self) -> str:
         """Jupyter / nbconvert: the table as a LaTeX array in display math."""
-        from analyzer.formats.notebook import to_latex
-
-        return to_latex(self)
+        return NOTEBOOK_RENDERERS["latex"](self)

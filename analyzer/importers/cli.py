@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError
 from analyzer.importers import MODEL_EXTENSIONS, import_model, is_model_file
@@ -48,8 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def convert(args: argparse.Namespace) -> str:
-    from analyzer.cli import parse_assignments
-
     if not is_model_file(args.model):
         raise UsageError(f"{args.model}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
     model = import_model(args.model, args.symbols, parse_assignments(args.assignments), args.other_sizes)
