@@ -6,9 +6,10 @@ normalization.py, recurrent.py, repeats.py, loops.py (recurrent layers exported 
 loop_states.py (initial and final states of recurrent layers: the spec's extra inputs and `name:1`),
 patterns.py (hard_sigmoid, softsign, GroupNorm written as several nodes), same_pooling.py (the torch
 export's 'same' AveragePooling arithmetic), attention.py (MultiHeadAttention's MatMuls, Softmax and reshapes),
-attention_einsum.py (MultiHeadAttention with attention_axes: its Einsums),
-time_distributed.py (the batch merged with time: TimeDistributed);
-importer.py holds the state they share, values.py the tensor values.
+attention_einsum.py (MultiHeadAttention with attention_axes: its Einsums), attention_common.py (what both
+attention forms share), time_distributed.py (the batch merged with time: TimeDistributed);
+context.py holds the state and helpers they share (the ImportContext every handler is passed), importer.py
+the driver that runs them over the graph, values.py the tensor values, loop_values.py those of unrolled loops.
 
 ONNX is channels-first with the batch on axis 0 (NCHW); specs are channels-last without the
 batch. The importer does not move data: it tracks, for every activation tensor, which ONNX

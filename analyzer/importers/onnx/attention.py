@@ -8,7 +8,7 @@ over every position axis), read whole as one spec layer:
     -> MatMul(., Wo) [+ bo] [-> Reshape (N, *query positions, *output_shape)]
 
 The structure (which node reads which) is matched from whichever projection MatMul the importer reaches
-first; when it matches, every node of it is claimed (importer.claimed) and the last one checks the sizes and
+first; when it matches, every node of it is claimed (context.claimed) and the last one checks the sizes and
 constants, now all computed, and writes the layer, or refuses naming the node that differs. A structure
 that does not match is not attention: the nodes are then read one by one (and a MatMul of two activations
 is refused there)."""
@@ -21,12 +21,22 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from analyzer.importers.onnx.attention_common import (
+    add_attention_layer,
+    attention_inputs,
+    attribute,
+    bias_after,
+    refuse,
+    reshape_target,
+    same,
+    weight_dims,
+)
+from analyzer.importers.onnx.attention_einsum import einsum_attention
 from analyzer.importers.onnx.patterns import scalar, sole_consumer
-from analyzer.importers.onnx.values import BATCH, Const, Data
 from analyzer.symbolic import product
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 HEADS_FIRST = [0, 2, 1, 3]  # (N, T, h, d) <-> (N, h, T, d)
 KEYS_TRANSPOSED = [0, 2, 3, 1]  # (N, T, h, d) -> (N, h, d, T)
@@ -68,27 +78,7 @@ class Attention:
         return [*self.query.nodes, *self.key.nodes, *self.value.nodes, *(n for n in inner if n is not None)]
 
 
-def attribute(node: Any, name: str, default: Any = None) -> Any:
-    from onnx import helper
-
-    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
-
-
-def weight_dims(imp: OnnxImporter, name: str) -> tuple[int, ...] | None:
-    value = imp.values.get(name)
-    return value.dims if isinstance(value, Const) and value.weight else None
-
-
-def bias_after(imp: OnnxImporter, node: Any, units: int) -> Any:
-    """The Add of a bias vector of `units` that alone reads node's output, else None."""
-    add = sole_consumer(imp, node.output[0], "Add")
-    if add is None:
-        return None
-    other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
-    return add if weight_dims(imp, other) == (units,) else None
-
-
-def projection(imp: OnnxImporter, matmul: Any) -> Projection | None:
+def projection(imp: ImportContext, matmul: Any) -> Projection | None:
     if matmul is None or matmul.op_type != "MatMul":
         return None
     dims = weight_dims(imp, matmul.input[1])
@@ -105,7 +95,7 @@ def projection(imp: OnnxImporter, matmul: Any) -> Projection | None:
     return Projection(matmul, bias, reshape, transpose)
 
 
-def projection_into(imp: OnnxImporter, tensor: str) -> Projection | None:
+def projection_into(imp: ImportContext, tensor: str) -> Projection | None:
     """The projection whose Transpose writes `tensor` (walking back Transpose, Reshape, bias Add, MatMul)."""
     transpose = imp.producers.get(tensor)
     reshape = imp.producers.get(transpose.input[0]) if transpose is not None else None
@@ -119,7 +109,7 @@ def projection_into(imp: OnnxImporter, tensor: str) -> Projection | None:
     return found if found is not None and found.transpose is transpose else None
 
 
-def match(imp: OnnxImporter) -> Attention | None:
+def match(imp: ImportContext) -> Attention | None:
     """The attention the current MatMul projects for, matched by structure (sizes are checked at the end)."""
     start = projection(imp, imp.node)
     if start is None:
@@ -165,8 +155,7 @@ def match(imp: OnnxImporter) -> Attention | None:
                      output_bias, output_reshape)
 
 
-def multi_head_attention(imp: OnnxImporter) -> bool:
-    from analyzer.importers.onnx.attention_einsum import einsum_attention  # it imports this module
+def multi_head_attention(imp: ImportContext) -> bool:
     """At a projection MatMul of the pattern above: claim its nodes; the last one writes the layer."""
     found = match(imp)
     if found is None:
@@ -182,7 +171,7 @@ def multi_head_attention(imp: OnnxImporter) -> bool:
     return True
 
 
-def refuse_einsum_attention(imp: OnnxImporter) -> None:
+def refuse_einsum_attention(imp: ImportContext) -> None:
     """A projection split into heads in place that leads to an Einsum, when attention_einsum.py did not match
     the whole block: refused here, at the first projection, naming the Einsum, rather than at the query's
     scaling further on (an arithmetic of an activation with a constant)."""
@@ -203,30 +192,7 @@ def refuse_einsum_attention(imp: OnnxImporter) -> None:
         node = next((n for n in readers if n.op_type in ("Div", "Mul")), None)
 
 
-def reshape_target(imp: OnnxImporter, node: Any, what: str) -> list[sympy.Expr]:
-    """A Reshape's target, with its batch entry (the batch, 0, or the one batch size of the file) checked."""
-    value = imp.values.get(node.input[1])
-    if not isinstance(value, Const) or value.opaque:
-        raise refuse(imp, node, f"the shape of {what} is not known here")
-    entries = [sympy.sympify(e) for e in imp.const(node.input[1]).reshape(-1)]
-    batch = entries[0] if entries else None
-    batch_ok = batch == BATCH or (batch == 0 and not attribute(node, "allowzero", 0)) \
-        or (batch is not None and batch.is_Integer and len(imp.static_batch) == 1 and int(batch) in imp.static_batch)
-    if not batch_ok:
-        raise refuse(imp, node, f"{what} moves or merges the batch axis")
-    return entries[1:]
-
-
-def refuse(imp: OnnxImporter, node: Any, why: str) -> Exception:
-    return imp.error(f"reads the attention block that ends here as a MultiHeadAttention, but node "
-                     f"'{node.name or node.output[0]}' ({node.op_type}) does not fit: {why}")
-
-
-def same(a: sympy.Expr, b: sympy.Expr) -> bool:
-    return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
-
-
-def heads_of(imp: OnnxImporter, part: Projection, positions: sympy.Expr, what: str) -> tuple[int, int]:
+def heads_of(imp: ImportContext, part: Projection, positions: sympy.Expr, what: str) -> tuple[int, int]:
     """(heads, per-head width) of a projection's Reshape (N, T, h, d), T its input's positions (or -1)."""
     units = weight_dims(imp, part.matmul.input[1])[1]
     target = reshape_target(imp, part.reshape, f"the {what} heads")
@@ -240,22 +206,7 @@ def heads_of(imp: OnnxImporter, part: Projection, positions: sympy.Expr, what: s
     return int(target[1]), int(target[2])
 
 
-def attention_inputs(imp: OnnxImporter, found: Any) -> dict[str, Data]:
-    """The query, key and value the projections of a matched block read (MatMul or Einsum form)."""
-    inputs: dict[str, Data] = {}
-    arranged: dict[str, Data] = {}  # by ONNX tensor: self-attention reads one tensor three times
-    for what, part in (("query", found.query), ("key", found.key), ("value", found.value)):
-        tensor = part.matmul.input[0]
-        if tensor not in arranged:
-            x = imp.data(tensor)
-            if x.rank < 3:
-                raise refuse(imp, part.matmul, f"the {what} has no position axis")
-            arranged[tensor] = imp.identity(x, "MultiHeadAttention")
-        inputs[what] = arranged[tensor]
-    return inputs
-
-
-def write(imp: OnnxImporter, found: Attention) -> None:
+def write(imp: ImportContext, found: Attention) -> None:
     """Check every size and constant of the matched block, then write the MultiHeadAttention layer."""
     inputs = attention_inputs(imp, found)
     query_positions = inputs["query"].shape[:-1]
@@ -299,31 +250,3 @@ def write(imp: OnnxImporter, found: Attention) -> None:
                         "ONNX q/k/v MatMuls split into heads, scaled MatMul, Softmax, MatMul, output MatMul")
 
 
-def add_attention_layer(imp: OnnxImporter, found: Any, inputs: dict[str, Data], heads: int, key_dim: int,
-                        value_dim: int, output_shape: list[Any], description: str, gate: Any = None,
-                        attention_axes: list[int] | None = None) -> None:
-    """The MultiHeadAttention layer of a matched subgraph (MatMul or Einsum form), named after its module."""
-    biases = [p.bias is not None for p in (found.query, found.key, found.value)] + [found.output_bias is not None]
-    if gate:
-        biases.append(len(gate) == 4)
-    if len(set(biases)) != 1:
-        raise refuse(imp, found.output, "some projections have a bias and others not: Keras' use_bias is one flag")
-    fields: dict[str, Any] = {"num_heads": heads, "key_dim": key_dim}
-    if value_dim != key_dim:
-        fields["value_dim"] = value_dim
-    if len(output_shape) != 1 or not same(output_shape[0], inputs["query"].shape[-1]):
-        fields["output_shape"] = output_shape
-    if not biases[0]:
-        fields["use_bias"] = False
-    if gate:
-        fields["use_gate"] = True
-    if attention_axes is not None:
-        fields["attention_axes"] = attention_axes
-    sources = [inputs["query"], inputs["value"]]
-    if found.key.matmul.input[0] != found.value.matmul.input[0]:
-        sources.append(inputs["key"])
-    here, imp.node = imp.node, found.scores  # name the layer after the attention module, not its last node
-    name = imp.node_name()
-    imp.node = here
-    shape = imp.add_layer("MultiHeadAttention", name, fields, sources, description=description)
-    imp.set_output(Data(name, shape, tuple(range(1, len(shape) + 1)), 0, len(shape) + 1))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from analyzer.importers.onnx.attention import (
+from analyzer.importers.onnx.attention_common import (
     add_attention_layer,
     attention_inputs,
     attribute,
@@ -35,7 +35,7 @@ from analyzer.importers.onnx.values import Data
 from analyzer.symbolic import product
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class EinsumAttention:
         return [*self.query.nodes, *self.key.nodes, *self.value.nodes, *(n for n in inner if n is not None)]
 
 
-def heads_from(imp: OnnxImporter, matmul: Any) -> Heads | None:
+def heads_from(imp: ImportContext, matmul: Any) -> Heads | None:
     if matmul is None or matmul.op_type != "MatMul":
         return None
     dims = weight_dims(imp, matmul.input[1])
@@ -87,7 +87,7 @@ def heads_from(imp: OnnxImporter, matmul: Any) -> Heads | None:
     return Heads(matmul, bias, reshape)
 
 
-def heads_into(imp: OnnxImporter, tensor: str) -> Heads | None:
+def heads_into(imp: ImportContext, tensor: str) -> Heads | None:
     reshape = imp.producers.get(tensor)
     if reshape is None or reshape.op_type != "Reshape":
         return None
@@ -99,7 +99,7 @@ def heads_into(imp: OnnxImporter, tensor: str) -> Heads | None:
     return found if found is not None and found.reshape is reshape else None
 
 
-def only_reader(imp: OnnxImporter, tensor: str, shape_readers: bool = False) -> Any:
+def only_reader(imp: ImportContext, tensor: str, shape_readers: bool = False) -> Any:
     """The one node that reads `tensor` (besides Shape nodes, with shape_readers: the export reads an Einsum's
     shape for the Reshapes after it; einsum_shape gives them one)."""
     readers = imp.consumer_nodes.get(tensor, [])
@@ -108,7 +108,7 @@ def only_reader(imp: OnnxImporter, tensor: str, shape_readers: bool = False) -> 
     return readers[0] if len(readers) == 1 and imp.consumers[tensor] == 1 + len(shapes) else None
 
 
-def match(imp: OnnxImporter) -> EinsumAttention | None:
+def match(imp: ImportContext) -> EinsumAttention | None:
     start = heads_from(imp, imp.node)
     if start is None:
         return None
@@ -167,7 +167,7 @@ def match(imp: OnnxImporter) -> EinsumAttention | None:
                            output_bias, output_reshape)
 
 
-def einsum_attention(imp: OnnxImporter) -> bool:
+def einsum_attention(imp: ImportContext) -> bool:
     """At a projection MatMul of the pattern above: claim its nodes (in graph order); the last one writes the layer."""
     found = match(imp)
     if found is None:
@@ -183,7 +183,7 @@ def einsum_attention(imp: OnnxImporter) -> bool:
     return True
 
 
-def einsum_shape(imp: OnnxImporter, found: EinsumAttention, node: Any) -> Data:
+def einsum_shape(imp: ImportContext, found: EinsumAttention, node: Any) -> Data:
     """An Einsum's output as a shape only, for the Shape nodes that read it (it holds no spec layer): each letter's
     size from the heads' Reshape targets (key and value: the first operand's letters, query: the second's)."""
     (source, target), result = equation(imp, found.scores)
@@ -199,7 +199,7 @@ def einsum_shape(imp: OnnxImporter, found: EinsumAttention, node: Any) -> Data:
                 tuple(range(1, len(letters))), 0, len(letters))
 
 
-def equation(imp: OnnxImporter, node: Any) -> tuple[list[str], str]:
+def equation(imp: ImportContext, node: Any) -> tuple[list[str], str]:
     text = attribute(node, "equation", b"")
     text = text.decode() if isinstance(text, bytes) else text
     if "->" not in text:
@@ -208,7 +208,7 @@ def equation(imp: OnnxImporter, node: Any) -> tuple[list[str], str]:
     return operands.split(","), result
 
 
-def write(imp: OnnxImporter, found: EinsumAttention) -> None:
+def write(imp: ImportContext, found: EinsumAttention) -> None:
     inputs = attention_inputs(imp, found)
     query_positions = list(inputs["query"].shape[:-1])
     rank = len(query_positions) + 3  # N, positions, heads, width
@@ -265,7 +265,7 @@ def write(imp: OnnxImporter, found: EinsumAttention) -> None:
                         attention_axes=attended if len(attended) != rank - 3 else None)
 
 
-def split_heads(imp: OnnxImporter, part: Heads, positions: list[Any], what: str) -> tuple[int, int]:
+def split_heads(imp: ImportContext, part: Heads, positions: list[Any], what: str) -> tuple[int, int]:
     """(heads, per-head width) of a projection's Reshape (N, *positions, h, d)."""
     units = weight_dims(imp, part.matmul.input[1])[1]
     target = reshape_target(imp, part.reshape, f"the {what} heads")

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from analyzer.importers.onnx.values import Data
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 RECURRENT = {"SimpleRNN", "GRU", "LSTM"}
 
 
-def merge_directions(imp: OnnxImporter, forward: Data, backward: Data, merge_mode: str) -> None:
+def merge_directions(imp: ImportContext, forward: Data, backward: Data, merge_mode: str) -> None:
     """forward: a recurrent layer's sequence; backward: a go_backwards copy's sequence, reversed back."""
     why = "merges a reversed sequence (torch's flip)"
     if forward.reversed_axis is not None or backward.reversed_axis is None:
@@ -59,7 +59,7 @@ def merge_directions(imp: OnnxImporter, forward: Data, backward: Data, merge_mod
     imp.set_output(Data(name, shape, forward.axes, forward.batch, forward.rank))
 
 
-def average_directions(imp: OnnxImporter, x: Data, const_name: str) -> bool:
+def average_directions(imp: ImportContext, x: Data, const_name: str) -> bool:
     """(forward + backward) / 2, as the export writes merge_mode ave: the Bidirectional 'sum' becomes 'ave'."""
     doc = next((d for d in imp.doc.layers if d.name == x.layer), None)
     if (doc is None or doc.type != "Bidirectional" or doc.fields.get("merge_mode") != "sum" or imp.spec_uses[x.layer]

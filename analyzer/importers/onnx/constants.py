@@ -12,10 +12,10 @@ from analyzer.importers.onnx.values import Const, Data, int_or_none, norm_axis, 
 from analyzer.symbolic import floor_div, product
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
-def fold(imp: OnnxImporter) -> None:
+def fold(imp: ImportContext) -> None:
     """An op of constants only (shape arithmetic, torch's padding computations): computed here."""
     np = imp.np
     op = imp.node.op_type
@@ -58,7 +58,7 @@ def fold(imp: OnnxImporter) -> None:
 
 
 @handles("Constant")
-def constant(imp: OnnxImporter) -> None:
+def constant(imp: ImportContext) -> None:
     attrs = imp.attrs()
     if "value" in attrs:
         imp.set_const(imp.numpy_helper.to_array(attrs["value"]))
@@ -71,7 +71,7 @@ def constant(imp: OnnxImporter) -> None:
 
 
 @handles("Shape")
-def shape(imp: OnnxImporter) -> None:
+def shape(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     dims = source.onnx_shape() if isinstance(source, Data) else [sympy.Integer(d) for d in source.dims]
     attrs = imp.attrs()
@@ -80,14 +80,14 @@ def shape(imp: OnnxImporter) -> None:
 
 
 @handles("Size")
-def size(imp: OnnxImporter) -> None:
+def size(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     dims = source.onnx_shape() if isinstance(source, Data) else [sympy.Integer(d) for d in source.dims]
     imp.set_const(objects(imp.np, [product(dims)]).reshape(()))
 
 
 @handles("ConstantOfShape")
-def constant_of_shape(imp: OnnxImporter) -> None:
+def constant_of_shape(imp: ImportContext) -> None:
     shape = imp.const(imp.node.input[0], "shape")
     attrs = imp.attrs()
     fill = imp.numpy_helper.to_array(attrs["value"]).reshape(-1)[0] if "value" in attrs else 0.0
@@ -99,7 +99,7 @@ def constant_of_shape(imp: OnnxImporter) -> None:
 
 
 @handles("Range")
-def range_(imp: OnnxImporter) -> None:
+def range_(imp: ImportContext) -> None:
     start, limit, delta = (imp.const(i, "bound").reshape(()).item() for i in imp.node.input)
     if not all(isinstance(v, (int, float)) or getattr(v, "is_Integer", False) for v in (start, limit, delta)):
         imp.set_output(Const((0,), opaque="a Range with symbolic bounds"))
@@ -108,18 +108,18 @@ def range_(imp: OnnxImporter) -> None:
 
 
 @handles("Equal")
-def equal(imp: OnnxImporter) -> None:
+def equal(imp: ImportContext) -> None:
     const_binary(imp, lambda a, b: sympy.true if sympy.expand(a - b) == 0 else sympy.false)
 
 
 @handles("Where")
-def where(imp: OnnxImporter) -> None:
+def where(imp: ImportContext) -> None:
     cond, a, b = (imp.const(i) for i in imp.node.input)
     cond = imp.np.vectorize(lambda c: bool(c))(cond)
     imp.set_const(imp.np.where(cond, a, b))
 
 
-def const_binary(imp: OnnxImporter, function: Any) -> None:
+def const_binary(imp: ImportContext, function: Any) -> None:
     """A binary op of two constants, elementwise (entries may be sympy expressions)."""
     a, b = imp.const(imp.node.input[0]), imp.const(imp.node.input[1])
     np = imp.np

@@ -13,7 +13,7 @@ from analyzer.importers.onnx.values import Const, Data, divide, norm_axis, prefi
 from analyzer.symbolic import product
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 ACTIVATIONS = {
     "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Elu": "elu", "Selu": "selu", "LeakyRelu": "leaky_relu",
@@ -23,7 +23,7 @@ FUNCTIONS = {"Exp": "exp", "Log": "log", "Cos": "cos", "Sin": "sin", "Sqrt": "sq
 MERGES = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Div": "Multiply", "Max": "Maximum", "Min": "Minimum"}
 
 
-def unary(imp: OnnxImporter, type_name: str, fields: dict[str, Any]) -> None:
+def unary(imp: ImportContext, type_name: str, fields: dict[str, Any]) -> None:
     x = imp.data(imp.node.input[0])
     name = imp.node_name()
     shape = imp.add_layer(type_name, name, fields, [x])
@@ -31,19 +31,19 @@ def unary(imp: OnnxImporter, type_name: str, fields: dict[str, Any]) -> None:
 
 
 @handles(*ACTIVATIONS)
-def activation(imp: OnnxImporter) -> None:
+def activation(imp: ImportContext) -> None:
     unary(imp, "Activation", {"activation": ACTIVATIONS[imp.node.op_type]})
 
 
 @handles(*FUNCTIONS)
-def function(imp: OnnxImporter) -> None:
+def function(imp: ImportContext) -> None:
     if imp.node.op_type == "Abs" and softsign(imp):
         return
     unary(imp, "Lambda", {"function": FUNCTIONS[imp.node.op_type]})
 
 
 @handles("Clip")
-def clip(imp: OnnxImporter) -> None:
+def clip(imp: ImportContext) -> None:
     attrs = imp.attrs()
     low = attrs.get("min")
     high = attrs.get("max")
@@ -60,7 +60,7 @@ def clip(imp: OnnxImporter) -> None:
 
 
 @handles("Softmax")
-def softmax(imp: OnnxImporter) -> None:
+def softmax(imp: ImportContext) -> None:
     x = imp.data(imp.node.input[0])
     opset = imp.opset()
     axis = norm_axis(imp.attrs().get("axis", -1 if opset >= 13 else 1), x.rank)
@@ -76,7 +76,7 @@ def softmax(imp: OnnxImporter) -> None:
 
 
 @handles("Add", "Sub", "Mul", "Div")
-def binary(imp: OnnxImporter) -> None:
+def binary(imp: ImportContext) -> None:
     a, b = imp.value(imp.node.input[0]), imp.value(imp.node.input[1])
     op = imp.node.op_type
     if isinstance(a, Const) and isinstance(b, Const):
@@ -108,7 +108,7 @@ def binary(imp: OnnxImporter) -> None:
 
 
 @handles("Max", "Min")
-def extremum(imp: OnnxImporter) -> None:
+def extremum(imp: ImportContext) -> None:
     """Max / Min of two activations: Maximum / Minimum (of constants only, they are folded before)."""
     inputs = [i for i in imp.node.input if i]
     if len(inputs) != 2 or not all(isinstance(imp.value(i), Data) for i in inputs):
@@ -117,7 +117,7 @@ def extremum(imp: OnnxImporter) -> None:
     merge(imp, imp.data(inputs[0]), imp.data(inputs[1]))
 
 
-def average(imp: OnnxImporter, x: Data, const_name: str) -> bool:
+def average(imp: ImportContext, x: Data, const_name: str) -> bool:
     """(a + b + ...) / n, as torch writes Keras' Average of n tensors: the Add layers become one Average."""
     divisor = imp.const(const_name, "divisor")
     if divisor.size != 1:
@@ -150,7 +150,7 @@ def average(imp: OnnxImporter, x: Data, const_name: str) -> bool:
     return True
 
 
-def merge(imp: OnnxImporter, a: Data, b: Data) -> None:
+def merge(imp: ImportContext, a: Data, b: Data) -> None:
     op = imp.node.op_type
     if a.rank != b.rank:
         raise imp.error(f"{op} of tensors of ranks {a.rank} and {b.rank}: nnspec needs the batch axes aligned")
@@ -166,7 +166,7 @@ def merge(imp: OnnxImporter, a: Data, b: Data) -> None:
         imp.set_output(Data(name, shape, tuple(range(wide.rank - len(shape), wide.rank)), 0, wide.rank))
 
 
-def fold_bias(imp: OnnxImporter, data_name: str, const_name: str) -> bool:
+def fold_bias(imp: ImportContext, data_name: str, const_name: str) -> bool:
     slot = imp.bias_slots.get(data_name)
     if slot is None or imp.consumers[data_name] != 1 or not imp.is_weight(const_name):
         return False

@@ -10,11 +10,11 @@ from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Const, Data, compact
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 @handles("Gemm")
-def gemm(imp: OnnxImporter) -> None:
+def gemm(imp: ImportContext) -> None:
     attrs = imp.attrs()
     if attrs.get("transA", 0):
         raise imp.error("Gemm with transA: the activation must be the left operand, untransposed")
@@ -33,7 +33,7 @@ def gemm(imp: OnnxImporter) -> None:
 
 
 @handles("MatMul")
-def mat_mul(imp: OnnxImporter) -> None:
+def mat_mul(imp: ImportContext) -> None:
     a, b = imp.value(imp.node.input[0]), imp.value(imp.node.input[1])
     if isinstance(a, Const) or not isinstance(b, Const):
         raise imp.error("MatMul of two activation tensors (as in attention) or of a weight by an activation: "
@@ -60,7 +60,7 @@ def mat_mul(imp: OnnxImporter) -> None:
     imp.set_output(replace(imp.same_layout(x, name, shape), reversed_axis=reversed_axis))
 
 
-def conv_padding(imp: OnnxImporter, x: Data, kernel: list[int], strides: list[int], dilations: list[int],
+def conv_padding(imp: ImportContext, x: Data, kernel: list[int], strides: list[int], dilations: list[int],
                  pool: bool = False) -> tuple[Data, str]:
     """'valid' or 'same' (when the ONNX pads give Keras' 'same' output at every size), or a
     ZeroPadding layer then 'valid'."""
@@ -86,7 +86,7 @@ def conv_padding(imp: OnnxImporter, x: Data, kernel: list[int], strides: list[in
 
 
 @handles("Conv")
-def conv(imp: OnnxImporter) -> None:
+def conv(imp: ImportContext) -> None:
     attrs = imp.attrs()
     weight = imp.const_dims(imp.node.input[1])
     rank = len(weight) - 2
@@ -111,7 +111,7 @@ def conv(imp: OnnxImporter) -> None:
 
 
 @handles("ConvTranspose")
-def conv_transpose(imp: OnnxImporter) -> None:
+def conv_transpose(imp: ImportContext) -> None:
     attrs = imp.attrs()
     weight = imp.const_dims(imp.node.input[1])
     rank = len(weight) - 2

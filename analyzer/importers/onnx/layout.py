@@ -19,11 +19,11 @@ from analyzer.importers.onnx.values import BATCH, Const, Data, norm_axis, order_
 from analyzer.symbolic import evaluate, product
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 @handles("Gather")
-def gather(imp: OnnxImporter) -> None:
+def gather(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     axis = imp.attrs().get("axis", 0)
     if isinstance(source, Const) and isinstance(imp.value(imp.node.input[1]), Const):
@@ -39,7 +39,7 @@ def gather(imp: OnnxImporter) -> None:
 
 
 @handles("Unsqueeze")
-def unsqueeze(imp: OnnxImporter) -> None:
+def unsqueeze(imp: ImportContext) -> None:
     axes = imp.axes_input(1)
     source = imp.value(imp.node.input[0])
     if isinstance(source, Const):
@@ -56,7 +56,7 @@ def unsqueeze(imp: OnnxImporter) -> None:
 
 
 @handles("Squeeze")
-def squeeze(imp: OnnxImporter) -> None:
+def squeeze(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     if isinstance(source, Const):
         array = imp.const(imp.node.input[0])
@@ -88,7 +88,7 @@ def squeeze(imp: OnnxImporter) -> None:
 
 
 @handles("Concat")
-def concat(imp: OnnxImporter) -> None:
+def concat(imp: ImportContext) -> None:
     values = [imp.value(i) for i in imp.node.input]
     axis = imp.attrs()["axis"]
     if all(isinstance(v, Const) for v in values):
@@ -122,7 +122,7 @@ def concat(imp: OnnxImporter) -> None:
 
 
 @handles("Slice")
-def slice_(imp: OnnxImporter) -> None:
+def slice_(imp: ImportContext) -> None:
     if not isinstance(imp.value(imp.node.input[0]), Const):
         crop(imp, imp.data(imp.node.input[0], reversed_ok=True))
         return
@@ -141,7 +141,7 @@ def slice_(imp: OnnxImporter) -> None:
     imp.set_const(array[tuple(index)])
 
 
-def reverse(imp: OnnxImporter, x: Data, axis: int) -> None:
+def reverse(imp: ImportContext, x: Data, axis: int) -> None:
     """A reversal of one axis: nothing is written; the tensor is marked, for a recurrent layer to read it as
     go_backwards (a second reversal of the same axis undoes the first)."""
     if axis == x.batch or axis not in x.axes:
@@ -151,7 +151,7 @@ def reverse(imp: OnnxImporter, x: Data, axis: int) -> None:
     imp.set_output(replace(x, reversed_axis=None if x.reversed_axis == axis else axis))
 
 
-def crop(imp: OnnxImporter, x: Data) -> None:
+def crop(imp: ImportContext, x: Data) -> None:
     """A Slice of an activation with step 1 along one or two axes: Cropping1D / Cropping2D."""
     starts = [sympy.sympify(v) for v in imp.const(imp.node.input[1], "starts").reshape(-1)]
     ends = [sympy.sympify(v) for v in imp.const(imp.node.input[2], "ends").reshape(-1)]
@@ -196,12 +196,12 @@ def crop(imp: OnnxImporter, x: Data) -> None:
 
 
 @handles("Identity", "Cast", "Dropout")
-def pass_through(imp: OnnxImporter) -> None:
+def pass_through(imp: ImportContext) -> None:
     imp.set_output(imp.value(imp.node.input[0]))
 
 
 @handles("Transpose")
-def transpose(imp: OnnxImporter) -> None:
+def transpose(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     perm = imp.attrs().get("perm")
     if isinstance(source, Const):
@@ -222,7 +222,7 @@ def transpose(imp: OnnxImporter) -> None:
 
 
 @handles("Flatten")
-def flatten(imp: OnnxImporter) -> None:
+def flatten(imp: ImportContext) -> None:
     x = imp.data(imp.node.input[0])
     axis = norm_axis(imp.attrs().get("axis", 1), x.rank)
     if axis != 1:
@@ -238,7 +238,7 @@ def flatten(imp: OnnxImporter) -> None:
 
 
 @handles("Reshape")
-def reshape(imp: OnnxImporter) -> None:
+def reshape(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     if isinstance(source, Data) and source.repeats:  # after a Tile: torch's repeat_interleave
         up_sample(imp, source, list(imp.const(imp.node.input[1], "shape").reshape(-1)))
@@ -279,7 +279,7 @@ def reshape(imp: OnnxImporter) -> None:
     imp.set_output(Data(name, shape, tuple(range(1, len(shape) + 1)), 0, len(shape) + 1))
 
 
-def infer_export_size(imp: OnnxImporter, shape: tuple[sympy.Expr, ...], target: list[Any]) -> None:
+def infer_export_size(imp: ImportContext, shape: tuple[sympy.Expr, ...], target: list[Any]) -> None:
     """A Reshape to sizes the exporter hard-coded tells the size of an open dimension at export
     (PET-CGDNN's (117, 25) after (L - 11, 1, 25): L = 128). That size becomes the symbol's
     default while importing, so the hard-coded sizes hold; lifting then rewrites them."""

@@ -18,7 +18,7 @@ import sympy
 from analyzer.importers.onnx.values import Data
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 STATE_COUNT = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}
 CELL_READERS = {"Add", "Sub", "Mul", "Div", "Sigmoid", "Tanh", "Relu", "HardSigmoid", "Elu", "Softsign", "Softplus"}
@@ -33,7 +33,7 @@ def same_size(a: Any, b: Any) -> bool:
     return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
 
 
-def state_output(imp: OnnxImporter, layer: str, index: int, units: Any, axes: tuple[int, ...] = (1,), batch: int = 0,
+def state_output(imp: ImportContext, layer: str, index: int, units: Any, axes: tuple[int, ...] = (1,), batch: int = 0,
                  rank: int = 2) -> Data:
     """Output `index` (1: state / state_h, 2: state_c) of the recurrent layer `layer`, which gets return_state."""
     doc = next((d for d in imp.doc.layers if d.name == layer), None)
@@ -48,7 +48,7 @@ def state_output(imp: OnnxImporter, layer: str, index: int, units: Any, axes: tu
     return Data(name, imp.shapes[name], axes, batch, rank)
 
 
-def initial_state_inputs(imp: OnnxImporter, where: str, type_name: str, units: int,
+def initial_state_inputs(imp: ImportContext, where: str, type_name: str, units: int,
                          initial: list[tuple[str, str]]) -> list[Data]:
     """The spec inputs after the sequence for the initial states a loop read: (kind, ONNX tensor) in the order the
     loop met them, kind 'initial_h' for the state its recurrent MatMul read, 'initial' for one it combined."""
@@ -70,7 +70,7 @@ def initial_state_inputs(imp: OnnxImporter, where: str, type_name: str, units: i
     return states
 
 
-def is_cell_state(imp: OnnxImporter, tensor: str, scope: str) -> bool:
+def is_cell_state(imp: ImportContext, tensor: str, scope: str) -> bool:
     """Whether an LSTM loop's last-step value `tensor` is its cell state c: the cell reads c again in the same
     step (h = o * act(c)); the last h is read inside the loop by nothing but the stack of the sequence."""
     return any(node.op_type in CELL_READERS and ("/".join((node.name or "").split("/")[:-1]) + "/").startswith(scope + "/")

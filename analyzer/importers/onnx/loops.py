@@ -14,57 +14,27 @@ Anything else in a loop is refused, naming the node.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sympy
 
 from analyzer.importers.onnx.loop_states import initial_state_inputs, is_cell_state, same_size, state_output
+from analyzer.importers.onnx.loop_values import Loop, Step
 from analyzer.importers.onnx.recurrent import RNN_ACTIVATIONS
 from analyzer.importers.onnx.values import BATCH, Const, Data, norm_axis
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
 PASSING = {"Identity", "Cast", "Dropout"}
-
-
-@dataclass
-class Loop:
-    kernel: Data  # xs: the input kernel's output, read one step at a time
-    scope: str  # the module path of the loop's nodes (torch.onnx names them /module/.../Op)
-    steps: set[int] = field(default_factory=set)
-    matmuls: list[tuple[int, ...]] = field(default_factory=list)  # recurrent kernel dims, one per MatMul
-    biases: list[int] = field(default_factory=list)  # sizes of the weights added inside the loop
-    activations: Counter[str] = field(default_factory=Counter)
-    absorbed: set[str] = field(default_factory=set)  # the nodes of `pending` entries already counted
-    # (kind, ONNX tensor): other layers' outputs read at step 0 as initial states (loop_states.py)
-    initial: list[tuple[str, str]] = field(default_factory=list)
-    layer: Data | None = None  # once closed: the spec layer's output 0
-    type_name: str = ""  # once closed: SimpleRNN, GRU or LSTM
-    units: int = 0
-
-
-@dataclass(frozen=True)
-class Step:
-    """A value of one step of an unrolled loop: (N, width), or (N, 1, width) once unsqueezed for a stack.
-    `loop` is None for a product of the zero initial state, until it meets a value of the loop;
-    `pending` holds what such a value computed: (node name, "matmul", kernel dims) and (node name, "bias",
-    size) entries, counted once each when the value meets the loop."""
-
-    loop: int | None
-    width: Any
-    last: int  # the latest step it depends on
-    stacked: bool = False
-    pending: tuple[tuple[str, str, Any], ...] = ()
 
 
 def scope_of(node: Any) -> str:
     return "/".join((node.name or "").split("/")[:-1])
 
 
-def is_step_node(imp: OnnxImporter) -> bool:
+def is_step_node(imp: ImportContext) -> bool:
     """Whether the current node is part of an unrolled loop (it reads a step value, or multiplies the
     zero initial state by a recurrent kernel)."""
     node = imp.node
@@ -79,7 +49,7 @@ def is_step_node(imp: OnnxImporter) -> bool:
     return isinstance(values[0], Const) and not values[0].weight
 
 
-def first_step_loop(imp: OnnxImporter) -> int | None:
+def first_step_loop(imp: ImportContext) -> int | None:
     """The open loop, at its first step, whose module holds the current node (a recurrent kernel reading an
     initial state that another layer computed)."""
     where = scope_of(imp.node) + "/"
@@ -90,7 +60,7 @@ def first_step_loop(imp: OnnxImporter) -> int | None:
     return None
 
 
-def start_step(imp: OnnxImporter, x: Data, axis: int) -> bool:
+def start_step(imp: ImportContext, x: Data, axis: int) -> bool:
     """Gather(xs, t, axis=1) of an input kernel's output: step t of a loop over xs. False if not one."""
     index = imp.const(imp.node.input[1], "index")
     doc = next((d for d in imp.doc.layers if d.name == x.layer), None)
@@ -112,8 +82,9 @@ def start_step(imp: OnnxImporter, x: Data, axis: int) -> bool:
     return True
 
 
-def step_op(imp: OnnxImporter) -> None:
-    """One node of a loop; a node that takes a step value out of the loop closes it first."""
+def step_op(imp: ImportContext) -> bool:
+    """One node of a loop; a node that takes a step value out of the loop closes it first. False when the node
+    is then not the loop's: the driver (importer.py) gives it to its op's handler."""
     node = imp.node
     loops = {v.loop for i in node.input if i and isinstance(v := imp.values.get(i), Step) and v.loop is not None}
     inside = node.op_type in ELEMENTWISE | PASSING | {"MatMul", "Gemm", "Slice", "Split", "Shape", "Unsqueeze", "Concat"} \
@@ -125,7 +96,7 @@ def step_op(imp: OnnxImporter) -> None:
             if name and isinstance(value := imp.values.get(name), Step) and (not inside or value.loop in leaving):
                 imp.values[name] = close(imp, name)
         if not inside or not is_step_node(imp):  # inside: another loop may start from what this one ended with
-            return imp.dispatch(node)
+            return False
     values = [imp.values.get(i) if i else None for i in node.input]
     steps = [v for v in values if isinstance(v, Step)]
     op = node.op_type
@@ -153,15 +124,16 @@ def step_op(imp: OnnxImporter) -> None:
         imp.set_output(Step(steps[0].loop, steps[0].width, steps[0].last, True, steps[0].pending))
     else:  # Concat
         stack(imp, values)
+    return True
 
 
-def bound(imp: OnnxImporter, x: Step) -> Loop:
+def bound(imp: ImportContext, x: Step) -> Loop:
     if x.loop is None:
         raise imp.error("computes on the zero initial state of a loop before any step of it")
     return imp.loops[x.loop]
 
 
-def matmul(imp: OnnxImporter, values: list[Any]) -> None:
+def matmul(imp: ImportContext, values: list[Any]) -> None:
     """The state times the recurrent kernel: MatMul, or Gemm (with the recurrent bias) as torch writes a Linear."""
     state, weight, bias = [*values, None][:3]
     attrs = imp.attrs()
@@ -198,7 +170,7 @@ def absorb(loop: Loop, pending: list[tuple[str, str, Any]] | tuple[tuple[str, st
                 (loop.matmuls if kind == "matmul" else loop.biases).append(value)
 
 
-def combine(imp: OnnxImporter, values: list[Any], names: list[str]) -> None:
+def combine(imp: ImportContext, values: list[Any], names: list[str]) -> None:
     steps = [v for v in values if isinstance(v, Step)]
     others = [v for v in values if not isinstance(v, Step)]
     outside = [(name, v) for name, v in zip(names, values, strict=False) if isinstance(v, Data)]
@@ -231,7 +203,7 @@ def combine(imp: OnnxImporter, values: list[Any], names: list[str]) -> None:
     imp.set_output(Step(loop_id, steps[0].width, max(s.last for s in steps), any(s.stacked for s in steps)))
 
 
-def split(imp: OnnxImporter, x: Step) -> None:
+def split(imp: ImportContext, x: Step) -> None:
     """A gate: Slice (or Split) of a step value along its last axis."""
     node = imp.node
     if x.stacked:
@@ -261,7 +233,7 @@ def split(imp: OnnxImporter, x: Step) -> None:
         imp.set_output(Step(x.loop, size, x.last, pending=x.pending), index)
 
 
-def stack(imp: OnnxImporter, values: list[Any]) -> None:
+def stack(imp: ImportContext, values: list[Any]) -> None:
     """Concat(Unsqueeze(h_0, 1), ..., Unsqueeze(h_T-1, 1), axis=1): the sequence of states."""
     if norm_axis(imp.attrs()["axis"], 3) != 1 or not all(isinstance(v, Step) and v.stacked for v in values):
         raise imp.error("a Concat of step values other than the stack of every step's state (axis 1)")
@@ -272,7 +244,7 @@ def stack(imp: OnnxImporter, values: list[Any]) -> None:
     imp.set_output(close(imp, name, sequence=len(values)))
 
 
-def close(imp: OnnxImporter, value_name: str, sequence: int | None = None) -> Data:
+def close(imp: ImportContext, value_name: str, sequence: int | None = None) -> Data:
     """A step value of a loop is read outside it: the first time, check that the loop is one recurrent layer over
     every step and write it in place of the input kernel's Dense; then give the output the value is (the sequence,
     the last output, or a final state: return_state, loop_states.py)."""
@@ -297,7 +269,7 @@ def close(imp: OnnxImporter, value_name: str, sequence: int | None = None) -> Da
     return loop.layer
 
 
-def write_layer(imp: OnnxImporter, loop: Loop, x: Step, where: str, sequence: int | None) -> None:
+def write_layer(imp: ImportContext, loop: Loop, x: Step, where: str, sequence: int | None) -> None:
     """Check that the loop is one recurrent layer over every step; write it in place of the input kernel's Dense."""
     kernel = loop.kernel
     steps = kernel.shape[0]
@@ -358,7 +330,7 @@ def write_layer(imp: OnnxImporter, loop: Loop, x: Step, where: str, sequence: in
         loop.layer = Data(name, shape, (1,), 0, 2)
 
 
-def loop_activations(imp: OnnxImporter, where: str, type_name: str, seen: Counter[str], slots: tuple[int, ...],
+def loop_activations(imp: ImportContext, where: str, type_name: str, seen: Counter[str], slots: tuple[int, ...],
                      count: int) -> dict[str, str]:
     """The activations of the cell from how many of each the loop applied: per step, an LSTM applies its
     recurrent activation 3 times and its activation 2 times, a GRU 2 and 1, a SimpleRNN its activation once."""

@@ -8,11 +8,11 @@ from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import float32, norm_axis
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 @handles("BatchNormalization")
-def batch_normalization(imp: OnnxImporter) -> None:
+def batch_normalization(imp: ImportContext) -> None:
     x = imp.data(imp.node.input[0])
     if 1 not in x.axes:
         raise imp.error("BatchNormalization over a size-1 channel axis")
@@ -35,13 +35,13 @@ def batch_normalization(imp: OnnxImporter) -> None:
 
 
 @handles("InstanceNormalization")
-def instance_normalization(imp: OnnxImporter) -> None:
+def instance_normalization(imp: ImportContext) -> None:
     x = imp.channels_last(imp.data(imp.node.input[0]), "InstanceNormalization")
     imp.unary_on(x, "GroupNormalization", {"groups": -1, "epsilon": float32(imp.attrs().get("epsilon", 1e-5))})
 
 
 @handles("LayerNormalization")
-def layer_normalization(imp: OnnxImporter) -> None:
+def layer_normalization(imp: ImportContext) -> None:
     x = imp.data(imp.node.input[0])
     attrs = imp.attrs()
     if len([o for o in imp.node.output if o]) > 1:

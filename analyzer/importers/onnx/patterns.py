@@ -1,7 +1,7 @@
 """Layers torch.onnx writes as several elementary nodes, read ahead from their first node and written as
 the one spec layer they are: hard_sigmoid as relu6(x + 3) / 6, softsign as x / (1 + |x|), a
 GroupNormalization as an InstanceNormalization of the channels reshaped to (N, groups, -1). The nodes
-read ahead are claimed (importer.claimed): when the loop reaches them, they only pass the result on.
+read ahead are claimed (context.claimed): when the loop reaches them, they only pass the result on.
 Each pattern is matched whole or not at all (then the first node is read as it would be alone)."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sympy
 from analyzer.importers.onnx.values import BATCH, Const, Data, float32
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
-def sole_consumer(imp: OnnxImporter, name: str, op_type: str) -> Any:
+def sole_consumer(imp: ImportContext, name: str, op_type: str) -> Any:
     """The one node that reads `name`, if it is an `op_type` and nothing else (no model output) reads it."""
     nodes = imp.consumer_nodes.get(name, [])
     if len(nodes) == 1 and imp.consumers[name] == 1 and nodes[0].op_type == op_type:
@@ -24,7 +24,7 @@ def sole_consumer(imp: OnnxImporter, name: str, op_type: str) -> Any:
     return None
 
 
-def constant_array(imp: OnnxImporter, name: str) -> Any:
+def constant_array(imp: ImportContext, name: str) -> Any:
     """The numpy value of a constant (not a weight), else None; also read ahead: a pattern looks at
     Constant nodes that come after the node it starts from."""
     value = imp.values.get(name)
@@ -39,7 +39,7 @@ def constant_array(imp: OnnxImporter, name: str) -> Any:
     return imp.const(name)
 
 
-def scalar(imp: OnnxImporter, name: str) -> float | None:
+def scalar(imp: ImportContext, name: str) -> float | None:
     """The value of a one-element constant, else None."""
     array = constant_array(imp, name)
     if array is None or array.size != 1 or array.dtype == object:
@@ -47,18 +47,18 @@ def scalar(imp: OnnxImporter, name: str) -> float | None:
     return float(array.reshape(-1)[0])
 
 
-def claim(imp: OnnxImporter, node: Any, result: Data | None) -> None:
+def claim(imp: ImportContext, node: Any, result: Data | None) -> None:
     """When the loop reaches `node`, its output is `result` (None: a step inside the pattern, read by
     nothing but the pattern's next node)."""
 
-    def pass_on(imp: OnnxImporter) -> None:
+    def pass_on(imp: ImportContext) -> None:
         if result is not None:
             imp.set_output(result)
 
     imp.claimed[node.output[0]] = pass_on
 
 
-def clip_bounds(imp: OnnxImporter, node: Any) -> tuple[float | None, float | None]:
+def clip_bounds(imp: ImportContext, node: Any) -> tuple[float | None, float | None]:
     from onnx import helper
 
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -70,7 +70,7 @@ def clip_bounds(imp: OnnxImporter, node: Any) -> tuple[float | None, float | Non
     return low, high
 
 
-def hard_sigmoid(imp: OnnxImporter, data_name: str, const_name: str) -> bool:
+def hard_sigmoid(imp: ImportContext, data_name: str, const_name: str) -> bool:
     """At Add(x, 3): Clip(0, 6) then Div by 6 (Keras' hard_sigmoid, as relu6(x + 3) / 6) -> Activation."""
     if imp.node.op_type != "Add" or scalar(imp, const_name) != 3.0:
         return False
@@ -84,7 +84,7 @@ def hard_sigmoid(imp: OnnxImporter, data_name: str, const_name: str) -> bool:
     return True
 
 
-def softsign(imp: OnnxImporter) -> bool:
+def softsign(imp: ImportContext) -> bool:
     """At Abs(x): Add 1 then x divided by it (torch's softsign, x / (1 + |x|)) -> Activation."""
     x_name = imp.node.input[0]
     add = sole_consumer(imp, imp.node.output[0], "Add")
@@ -100,7 +100,7 @@ def softsign(imp: OnnxImporter) -> bool:
     return True
 
 
-def write_activation(imp: OnnxImporter, x_name: str, activation: str, description: str, middle: Any, last: Any) -> None:
+def write_activation(imp: ImportContext, x_name: str, activation: str, description: str, middle: Any, last: Any) -> None:
     """One Activation layer for a chain of three nodes: this one, `middle` and `last` (which gives the output)."""
     x = imp.data(x_name)
     name = imp.node_name()
@@ -109,7 +109,7 @@ def write_activation(imp: OnnxImporter, x_name: str, activation: str, descriptio
     claim(imp, last, imp.same_layout(x, name, shape))
 
 
-def group_normalization(imp: OnnxImporter) -> bool:
+def group_normalization(imp: ImportContext) -> bool:
     """At Reshape(x, (0, G, -1)) of an (N, C, ...) tensor: an InstanceNormalization with a constant scale
     of ones and bias of zeros, then a Reshape back to x's shape (torch's GroupNorm) -> GroupNormalization
     (G groups) without gamma and beta; a Mul / Add of per-channel weights after it folds in as scale /
@@ -148,7 +148,7 @@ def group_normalization(imp: OnnxImporter) -> bool:
     return True
 
 
-def same_shape(imp: OnnxImporter, shape_name: str, tensor_name: str) -> bool:
+def same_shape(imp: ImportContext, shape_name: str, tensor_name: str) -> bool:
     """Whether the shape `shape_name` is that of the activation `tensor_name`: a Shape node of it (maybe
     further down the graph), or a constant equal to it."""
     producer = imp.producers.get(shape_name)

@@ -11,10 +11,10 @@ from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Data, compact, norm_axis
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
-def pool(imp: OnnxImporter, kind: str) -> None:
+def pool(imp: ImportContext, kind: str) -> None:
     attrs = imp.attrs()
     x = imp.channels_last(imp.data(imp.node.input[0]), imp.node.op_type)
     rank = x.rank - 2
@@ -38,18 +38,18 @@ def pool(imp: OnnxImporter, kind: str) -> None:
 
 
 @handles("MaxPool")
-def max_pool(imp: OnnxImporter) -> None:
+def max_pool(imp: ImportContext) -> None:
     if len([o for o in imp.node.output if o]) > 1:
         raise imp.error("MaxPool with indices")
     pool(imp, "Max")
 
 
 @handles("AveragePool")
-def average_pool(imp: OnnxImporter) -> None:
+def average_pool(imp: ImportContext) -> None:
     pool(imp, "Average")
 
 
-def global_pool(imp: OnnxImporter, kind: str, keepdims: bool = True) -> None:
+def global_pool(imp: ImportContext, kind: str, keepdims: bool = True) -> None:
     x = imp.channels_last(imp.data(imp.node.input[0]), imp.node.op_type)
     rank = x.rank - 2
     if rank not in (1, 2):
@@ -63,26 +63,26 @@ def global_pool(imp: OnnxImporter, kind: str, keepdims: bool = True) -> None:
 
 
 @handles("GlobalAveragePool")
-def global_average_pool(imp: OnnxImporter) -> None:
+def global_average_pool(imp: ImportContext) -> None:
     global_pool(imp, "Average")
 
 
 @handles("GlobalMaxPool")
-def global_max_pool(imp: OnnxImporter) -> None:
+def global_max_pool(imp: ImportContext) -> None:
     global_pool(imp, "Max")
 
 
 @handles("ReduceMean")
-def reduce_mean(imp: OnnxImporter) -> None:
+def reduce_mean(imp: ImportContext) -> None:
     reduce(imp, "Average")
 
 
 @handles("ReduceMax")
-def reduce_max(imp: OnnxImporter) -> None:
+def reduce_max(imp: ImportContext) -> None:
     reduce(imp, "Max")
 
 
-def reduce(imp: OnnxImporter, kind: str) -> None:
+def reduce(imp: ImportContext, kind: str) -> None:
     """A mean / max over every axis but the batch and one (the channels): global pooling."""
     x = imp.data(imp.node.input[0])
     axes = sorted(norm_axis(a, x.rank) for a in imp.axes_input(1))
@@ -102,7 +102,7 @@ def reduce(imp: OnnxImporter, kind: str) -> None:
 
 
 @handles("Pad")
-def pad(imp: OnnxImporter) -> None:
+def pad(imp: ImportContext) -> None:
     x = imp.data(imp.node.input[0])
     attrs = imp.attrs()
     mode = attrs.get("mode", b"constant")

@@ -12,13 +12,13 @@ from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import Const, Data, norm_axis
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 RNN_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "HardSigmoid": "hard_sigmoid", "Elu": "elu",
                    "Softsign": "softsign", "Softplus": "softplus"}
 
 
-def embedding(imp: OnnxImporter, table: Const) -> None:
+def embedding(imp: ImportContext, table: Const) -> None:
     if len(table.dims) != 2 or imp.attrs().get("axis", 0) != 0:
         raise imp.error("a Gather from a weight that is not an embedding table (rank 2, axis 0)")
     ids = imp.identity(imp.data(imp.node.input[1]), "an embedding lookup")
@@ -27,7 +27,7 @@ def embedding(imp: OnnxImporter, table: Const) -> None:
     imp.set_output(Data(name, shape, tuple(range(1, len(shape) + 1)), 0, len(shape) + 1))
 
 
-def last_step(imp: OnnxImporter, x: Data, axis: int) -> None:
+def last_step(imp: ImportContext, x: Data, axis: int) -> None:
     """Gather of one time step of a recurrent layer's sequence output: the last one is the layer
     with return_sequences false."""
     axis = norm_axis(axis, x.rank)
@@ -56,7 +56,7 @@ def last_step(imp: OnnxImporter, x: Data, axis: int) -> None:
     imp.set_output(Data(layer, imp.shapes[layer], axes, x.batch - (1 if x.batch > axis else 0), x.rank - 1))
 
 
-def recurrent(imp: OnnxImporter, type_name: str, gates: int) -> None:
+def recurrent(imp: ImportContext, type_name: str, gates: int) -> None:
     attrs = imp.attrs()
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
@@ -130,7 +130,7 @@ def recurrent(imp: OnnxImporter, type_name: str, gates: int) -> None:
         imp.set_output(state_output(imp, name, 2, units, *state_layout), 2)
 
 
-def initial_states(imp: OnnxImporter, type_name: str, units: int, layout: int) -> list[Data]:
+def initial_states(imp: ImportContext, type_name: str, units: int, layout: int) -> list[Data]:
     """initial_h (input 5) and an LSTM's initial_c (input 6), (1, N, H) or (N, 1, H): another layer's states,
     the spec inputs after the sequence. A constant (zeros, as an exporter writes the default) is no input."""
     names = [imp.optional_input(5)] + ([imp.optional_input(6)] if type_name == "LSTM" else [])
@@ -151,15 +151,15 @@ def initial_states(imp: OnnxImporter, type_name: str, units: int, layout: int) -
 
 
 @handles("GRU")
-def gru(imp: OnnxImporter) -> None:
+def gru(imp: ImportContext) -> None:
     recurrent(imp, "GRU", 3)
 
 
 @handles("LSTM")
-def lstm(imp: OnnxImporter) -> None:
+def lstm(imp: ImportContext) -> None:
     recurrent(imp, "LSTM", 4)
 
 
 @handles("RNN")
-def rnn(imp: OnnxImporter) -> None:
+def rnn(imp: ImportContext) -> None:
     recurrent(imp, "SimpleRNN", 1)

@@ -1,6 +1,6 @@
 """The table of op handlers (like fvcore's jit_handles): one small function per ONNX op, registered
-with `@handles("Conv")`. A handler reads the importer's current node (`imp.node`) and sets its
-outputs; the modules of this package register theirs when imported (see __init__.py)."""
+with `@handles("Conv")`. A handler is passed the import's ImportContext (context.py), reads its current node
+(`imp.node`) and sets its outputs; the modules of this package register theirs when imported (see __init__.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
-Handler = Callable[["OnnxImporter"], None]
+Handler = Callable[["ImportContext"], None]
 HANDLERS: dict[str, Handler] = {}
 
 

@@ -13,11 +13,11 @@ from analyzer.importers.onnx.registry import handles
 from analyzer.importers.onnx.values import BATCH, Const, Data, int_or_none
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 @handles("Tile")
-def tile(imp: OnnxImporter) -> None:
+def tile(imp: ImportContext) -> None:
     source = imp.value(imp.node.input[0])
     repeats = [sympy.sympify(r) for r in imp.const(imp.node.input[1], "repeats").reshape(-1)]
     if isinstance(source, Const):
@@ -42,7 +42,7 @@ def tile(imp: OnnxImporter) -> None:
     imp.set_output(replace(x, repeats=tiled, sequence_of=None))
 
 
-def up_sample(imp: OnnxImporter, x: Data, target: list[Any]) -> None:
+def up_sample(imp: ImportContext, x: Data, target: list[Any]) -> None:
     """Reshape(Tile(Unsqueeze(x, a + 1), r on axis a + 1)) merging axes a and a + 1: every cell of axis a
     repeated r times in place, which is Keras' UpSampling (nearest) along that axis."""
     if len(x.repeats) != 1 or x.batch != 0:
@@ -80,7 +80,7 @@ def up_sample(imp: OnnxImporter, x: Data, target: list[Any]) -> None:
 
 
 @handles("Expand")
-def expand(imp: OnnxImporter) -> None:
+def expand(imp: ImportContext) -> None:
     if isinstance(imp.value(imp.node.input[0]), Data):
         repeat_vector(imp, imp.data(imp.node.input[0]))
         return
@@ -92,7 +92,7 @@ def expand(imp: OnnxImporter) -> None:
     imp.set_const(array * imp.np.ones(shape, dtype=array.dtype))
 
 
-def repeat_vector(imp: OnnxImporter, x: Data) -> None:
+def repeat_vector(imp: ImportContext, x: Data) -> None:
     """Expand of (N, 1, F) (a vector with a size-1 axis the spec lacks) to (N, n, F): RepeatVector(n)."""
     target = [sympy.sympify(d) for d in imp.const(imp.node.input[1], "shape").reshape(-1)]
     dims = x.onnx_shape()

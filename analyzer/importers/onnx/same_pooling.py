@@ -20,12 +20,12 @@ from analyzer.importers.onnx.patterns import scalar
 from analyzer.importers.onnx.values import Data, objects
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 CHAIN_OPS = {"Slice", "Shape", "ConstantOfShape", "Cast", "Identity"}
 
 
-def find_same_average_pools(imp: OnnxImporter) -> None:
+def find_same_average_pools(imp: ImportContext) -> None:
     for div in imp.graph.node:
         if div.op_type != "Div" or len(div.input) != 2:
             continue
@@ -51,7 +51,7 @@ def find_same_average_pools(imp: OnnxImporter) -> None:
         imp.claimed[div.output[0]] = same_average
 
 
-def count_shape(imp: OnnxImporter, name: str) -> tuple[list[Any], float | None, list[Any] | None]:
+def count_shape(imp: ImportContext, name: str) -> tuple[list[Any], float | None, list[Any] | None]:
     """(dims, the one value every entry has or None, pads) of a tensor on the count side."""
     if name in imp.masks:
         return imp.masks[name]
@@ -65,7 +65,7 @@ def count_shape(imp: OnnxImporter, name: str) -> tuple[list[Any], float | None, 
     return [sympy.Integer(d) for d in array.shape], fill, None
 
 
-def count_step(imp: OnnxImporter) -> None:
+def count_step(imp: ImportContext) -> None:
     """A node of the count side: only its shape is followed."""
     node = imp.node
     op = node.op_type
@@ -101,7 +101,7 @@ def count_step(imp: OnnxImporter) -> None:
         raise imp.error(f"internal: {op} on the count side of a 'same' average pooling")
 
 
-def pads_of(imp: OnnxImporter, pad: Any) -> list[Any] | None:
+def pads_of(imp: ImportContext, pad: Any) -> list[Any] | None:
     """The pads of a zero Pad of every axis (no `axes` input), else None."""
     from onnx import helper
 
@@ -123,7 +123,7 @@ def pool_attributes(node: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in attrs.items()}
 
 
-def same_sizes(imp: OnnxImporter, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+def same_sizes(imp: ImportContext, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """Equal sizes: identical expressions, or (floors and maxima of symbolic sizes) equal at the defaults
     and at the next 64 values of every symbol, which covers every remainder of a stride up to 64."""
     if len(a) != len(b):
@@ -139,7 +139,7 @@ def same_sizes(imp: OnnxImporter, a: tuple[Any, ...], b: tuple[Any, ...]) -> boo
     return True
 
 
-def same_average(imp: OnnxImporter) -> None:
+def same_average(imp: ImportContext) -> None:
     div = imp.node
     sum_pool = imp.producers[div.input[0]]
     sum_pad = imp.producers[sum_pool.input[0]]

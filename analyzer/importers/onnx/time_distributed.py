@@ -2,7 +2,7 @@
 (N, T, ...) to (N*T, ...) merges the batch with time, the wrapped module runs on the frames, and a Reshape
 of (N*T, ...) to (N, T, ...) splits them again. Between the two, a tensor is a frame (Data.time = T): its
 ONNX batch axis is N*T, its spec shape is that of one frame, and every layer written on it is a
-TimeDistributed around that layer (importer.add_layer): its params once, its costs T times. The layers
+TimeDistributed around that layer (context.add_layer): its params once, its costs T times. The layers
 are written as their own type while the file is read (a bias Add still folds into its Dense) and wrapped
 at the end (importer.run)."""
 
@@ -16,14 +16,14 @@ import sympy
 from analyzer.importers.onnx.values import BATCH, Const, Data
 
 if TYPE_CHECKING:
-    from analyzer.importers.onnx.importer import OnnxImporter
+    from analyzer.importers.onnx.context import ImportContext
 
 
 def same(a: Any, b: Any) -> bool:
     return sympy.expand(sympy.sympify(a) - sympy.sympify(b)) == 0
 
 
-def batch_sizes(imp: OnnxImporter) -> list[sympy.Expr]:
+def batch_sizes(imp: ImportContext) -> list[sympy.Expr]:
     """What the batch is in a Reshape's target: the batch symbol, or the file's one static batch size."""
     sizes = [BATCH]
     if len(imp.static_batch) == 1:
@@ -31,7 +31,7 @@ def batch_sizes(imp: OnnxImporter) -> list[sympy.Expr]:
     return sizes
 
 
-def target_entries(imp: OnnxImporter) -> list[sympy.Expr] | None:
+def target_entries(imp: ImportContext) -> list[sympy.Expr] | None:
     value = imp.values.get(imp.node.input[1])
     if not isinstance(value, Const) or value.opaque:
         return None
@@ -45,7 +45,7 @@ def fits(entries: list[sympy.Expr], dims: list[sympy.Expr]) -> bool:
     return all(e == -1 or same(e, d) for e, d in zip(entries, dims, strict=True))
 
 
-def merge_time(imp: OnnxImporter) -> bool:
+def merge_time(imp: ImportContext) -> bool:
     """At a Reshape of (N, T, *F) to (N*T, *F): the frames of a TimeDistributed (nothing written)."""
     x = imp.values.get(imp.node.input[0])
     entries = target_entries(imp)
@@ -61,7 +61,7 @@ def merge_time(imp: OnnxImporter) -> bool:
     return True
 
 
-def split_time(imp: OnnxImporter) -> bool:
+def split_time(imp: ImportContext) -> bool:
     """At a Reshape of a frame tensor (N*T, *F) to (N, T, *F): the TimeDistributed layers' output."""
     x = imp.values.get(imp.node.input[0])
     if not isinstance(x, Data) or x.time is None:
@@ -82,7 +82,7 @@ def split_time(imp: OnnxImporter) -> bool:
     return True
 
 
-def keep_frames(imp: OnnxImporter) -> None:
+def keep_frames(imp: ImportContext) -> None:
     """After a node that read frames: its outputs are frames too (handlers build new Data without `time`)."""
     steps = {v.time for i in imp.node.input if isinstance(v := imp.values.get(i), Data) and v.time is not None}
     if not steps:
@@ -97,12 +97,7 @@ def keep_frames(imp: OnnxImporter) -> None:
             imp.values[out] = replace(value, time=time)
 
 
-def wrap_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A layer's validated form, as the TimeDistributed around it."""
-    return {"type": "TimeDistributed", "layer": item}
-
-
-def write_wrapped(imp: OnnxImporter) -> None:
+def write_wrapped(imp: ImportContext) -> None:
     """The layers written on frames, as the TimeDistributed around each (once nothing folds into them)."""
     for layer in imp.doc.layers:
         if layer.name in imp.time_distributed:
