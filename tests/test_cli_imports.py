@@ -47,7 +47,7 @@ def test_convention_option_imports_the_profiles():
     code = ("import io, contextlib\nfrom analyzer.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['specs/scnn.yaml', '--convention', 'thop']) == 0")
     modules = _modules_after(code)
-    assert "analyzer.conventions.thop_rules" in modules
+    assert "analyzer.conventions.profiles" in modules
     assert "analyzer.importers" not in modules
 
 

@@ -19,7 +19,7 @@ import sympy
 
 from analyzer import analyze, cli
 from analyzer.conventions import PROFILES, Profile, missing_rules, recount, recount_with, register_profile
-from analyzer.conventions.base import COST_FREE, zero
+from analyzer.conventions.base import zero
 from analyzer.errors import UsageError
 from analyzer.export import TORCH_BUILDERS
 from tests.conftest import last, run
@@ -287,7 +287,7 @@ def test_cost_free_layers():
         {"type": "Dropout", "name": "d", "rate": 0.5},
         {"type": "Concatenate", "name": "c", "inputs": ["d", "x1"]},
     ])
-    assert {row.type for row in report.layers.values()} <= {"InputLayer", *COST_FREE}
+    assert {row.type for row in report.layers.values()} == {"InputLayer", "Reshape", "Flatten", "Dropout", "Concatenate"}
     for name in PROFILES:
         recount = recount_with(report, name)
         assert recount.total == 0 and recount.skipped == {}, name
@@ -467,7 +467,7 @@ def test_conv1d_transpose_counts_the_full_output_where_the_tool_does():
 
 
 def test_conv_transpose_crops_follow_keras():
-    from analyzer.conventions.torch_export import conv_transpose_crops
+    from analyzer.layers.torch_modules.crops import conv_transpose_crops
 
     # keras backend_utils.compute_conv_transpose_output_crops_for_torch, printed for these cases
     assert conv_transpose_crops([3], [2], "valid", None, [1]) == [(0, 0)]

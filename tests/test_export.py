@@ -12,8 +12,9 @@ import pytest
 
 from analyzer import cli
 from analyzer.export import KERAS_BUILDERS, TORCH_BUILDERS, ExportError, export_source, plan_export
-from analyzer.export.plan import BuilderTable, keras_names, python_names
+from analyzer.export.plan import keras_names, python_names
 from analyzer.layers import LAYERS
+from analyzer.layers.builders import BuilderTable
 from analyzer.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def test_every_layer_type_of_the_shipped_specs_can_be_exported(path):
 
 
 def test_a_second_builder_for_a_type_is_refused():
-    table = BuilderTable("torch", "here")
+    table = BuilderTable("torch")
     table.register("Dense")(lambda layer, plan: None)
     with pytest.raises(RuntimeError, match="duplicate torch builder for layer type 'Dense'"):
         table.register("Dense")(lambda layer, plan: None)
@@ -48,13 +49,22 @@ layers:
 
 
 def test_a_type_without_builder_is_an_error_naming_the_layer(monkeypatch):
+    assert "GaussianNoise" in TORCH_BUILDERS  # imports the family that registers it, before it is taken away
     monkeypatch.delitem(TORCH_BUILDERS.builders, "GaussianNoise")
     with pytest.raises(ExportError) as info:
         export_source(SPEC_WITHOUT_BUILDER, "torch")
     text = str(info.value)
     assert "layer 'noise' (GaussianNoise)" in text and "no torch builder" in text
-    assert "analyzer/export/torch_builders.py" in text
+    assert "analyzer/layers/regularization.py" in text  # the family module, where its builders live
     export_source(SPEC_WITHOUT_BUILDER, "keras")  # the Keras table still has it
+
+
+def test_a_type_with_no_torch_counterpart_says_why(monkeypatch):
+    assert "GaussianNoise" in TORCH_BUILDERS
+    monkeypatch.delitem(TORCH_BUILDERS.builders, "GaussianNoise")
+    monkeypatch.setitem(TORCH_BUILDERS.refused, "GaussianNoise", "has no torch counterpart: a test says so")
+    with pytest.raises(ExportError, match="layer type 'GaussianNoise' has no torch counterpart: a test says so"):
+        export_source(SPEC_WITHOUT_BUILDER, "torch")
 
 
 def test_python_names():

@@ -566,7 +566,7 @@ def test_attention_pattern_with_another_scale_or_softmax_axis_is_refused(tmp_pat
 
 def test_torch_export_of_cross_attention_is_multi_head_attention(tmp_path):
     torch = pytest.importorskip("torch")
-    from analyzer.export.torch_modules import MultiHeadAttention
+    from analyzer.layers.torch_modules import MultiHeadAttention
 
     # query (5, 4), value (6, 2) (the key is the value), 2 heads of key_dim 3, value_dim 2, output 7 wide
     module = MultiHeadAttention(4, 2, 2, num_heads=2, key_dim=3, value_dim=2, output_shape=[7])
@@ -668,7 +668,7 @@ def export_torch(tmp_path, module, args, names, name="model.onnx"):
 
 def test_loop_started_from_another_loops_states_takes_them_as_inputs(tmp_path):
     torch = pytest.importorskip("torch")
-    from analyzer.export.torch_modules import KerasLSTM
+    from analyzer.layers.torch_modules import KerasLSTM
 
     class EncoderDecoder(torch.nn.Module):
         def __init__(self):
@@ -696,7 +696,7 @@ def test_loop_started_from_another_loops_states_takes_them_as_inputs(tmp_path):
 
 def test_onnx_gru_states_start_a_loop_and_final_states_are_outputs(tmp_path):
     torch = pytest.importorskip("torch")
-    from analyzer.export.torch_modules import GRU, KerasRNN
+    from analyzer.layers.torch_modules import GRU, KerasRNN
 
     class GruThenRnn(torch.nn.Module):
         def __init__(self):
@@ -726,7 +726,7 @@ def test_onnx_gru_states_start_a_loop_and_final_states_are_outputs(tmp_path):
 
 def test_bidirectional_loops_from_initial_states(tmp_path):
     pytest.importorskip("torch")
-    from analyzer.export.torch_modules import Bidirectional, KerasRNN
+    from analyzer.layers.torch_modules import Bidirectional, KerasRNN
 
     module = Bidirectional(KerasRNN(3, 2, return_sequences=True), KerasRNN(3, 2, return_sequences=True,
                                                                            go_backwards=True),
@@ -741,7 +741,7 @@ def test_bidirectional_loops_from_initial_states(tmp_path):
 
 def test_bidirectional_with_merge_mode_none_and_states_is_two_layers(tmp_path):
     pytest.importorskip("torch")
-    from analyzer.export.torch_modules import GRU, Bidirectional
+    from analyzer.layers.torch_modules import GRU, Bidirectional
 
     # merge_mode None, return_state: (forward last h, backward last h, forward state, backward state), each read
     module = Bidirectional(GRU(3, 2, return_state=True), GRU(3, 2, go_backwards=True, return_state=True),
@@ -760,7 +760,7 @@ def test_bidirectional_with_merge_mode_none_and_states_is_two_layers(tmp_path):
 @pytest.mark.parametrize(("axes", "use_gate"), [([1], True), ([2, 1], False)])
 def test_attention_over_chosen_axes_is_read_from_its_einsums(tmp_path, axes, use_gate):
     pytest.importorskip("torch")
-    from analyzer.export.torch_modules import MultiHeadAttention
+    from analyzer.layers.torch_modules import MultiHeadAttention
 
     # query and value (5, 6, 4): 2 heads of key_dim 3 (value_dim 3), output 4 wide
     module = MultiHeadAttention(4, 4, 4, num_heads=2, key_dim=3, value_dim=3, output_shape=[4], use_gate=use_gate,
@@ -783,7 +783,7 @@ def test_attention_over_chosen_axes_is_read_from_its_einsums(tmp_path, axes, use
 
 def test_lstm_loop_from_h_alone_is_refused(tmp_path):
     torch = pytest.importorskip("torch")
-    from analyzer.export.torch_modules import KerasLSTM
+    from analyzer.layers.torch_modules import KerasLSTM
 
     class FromH(torch.nn.Module):
         def __init__(self):
@@ -800,7 +800,7 @@ def test_lstm_loop_from_h_alone_is_refused(tmp_path):
 
 def test_merged_bidirectional_whose_states_are_read_is_refused(tmp_path):
     pytest.importorskip("torch")
-    from analyzer.export.torch_modules import Bidirectional, KerasRNN
+    from analyzer.layers.torch_modules import Bidirectional, KerasRNN
 
     module = Bidirectional(KerasRNN(3, 2, return_sequences=True, return_state=True),
                            KerasRNN(3, 2, return_sequences=True, go_backwards=True, return_state=True),
@@ -812,7 +812,7 @@ def test_merged_bidirectional_whose_states_are_read_is_refused(tmp_path):
 
 def test_attention_einsums_that_are_not_keras_ones_are_refused(tmp_path):
     pytest.importorskip("torch")
-    from analyzer.export.torch_modules import MultiHeadAttention
+    from analyzer.layers.torch_modules import MultiHeadAttention
 
     module = MultiHeadAttention(4, 4, 4, num_heads=2, key_dim=3, value_dim=3, output_shape=[4], attention_axes=[1])
     path = export_torch(tmp_path, module, [(5, 6, 4), (5, 6, 4)], ["query", "value"])
@@ -829,7 +829,7 @@ def test_attention_einsums_that_are_not_keras_ones_are_refused(tmp_path):
 
 def test_onnx_gru_started_from_a_loops_state(tmp_path):
     torch = pytest.importorskip("torch")
-    from analyzer.export.torch_modules import GRU, KerasRNN
+    from analyzer.layers.torch_modules import GRU, KerasRNN
 
     class RnnThenGru(torch.nn.Module):
         def __init__(self):

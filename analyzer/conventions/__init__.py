@@ -4,21 +4,15 @@
     thop = recount_with(report, "thop")
     thop.total, thop.layers["gru_1"].expr, thop.skipped
 
-One module per tool, each a table keyed by Keras layer type of rule functions
-(see base.py) over what nnspec's PyTorch export runs (torch_export.py); `PROFILES`
+The profiles (profiles.py) name each tool and its unit; the rules, keyed by Keras
+layer type, are declared by the layer families next to each layer, over what
+nnspec's PyTorch export runs (analyzer/layers/<family>.py, `counted_as`). `PROFILES`
 maps the --convention name to its profile. No module imported here imports a
 framework (measure.py, which runs the real tools, is imported only by the
 cross-check suite and docs/why_counters_disagree.py).
 """
 
-from analyzer.conventions import (  # noqa: F401  (importing registers the profiles)
-    fvcore_rules,
-    nnspec_rules,
-    ptflops_rules,
-    seed_approx,
-    thop_rules,
-    torch_rules,
-)
+from analyzer.conventions import profiles  # noqa: F401  (importing registers the profiles)
 from analyzer.conventions.base import LayerCount, Profile, Recount, Skipped, recount
 from analyzer.conventions.registry import PROFILES, missing_rules, register_profile
 from analyzer.errors import UsageError, did_you_mean

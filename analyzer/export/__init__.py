@@ -8,8 +8,9 @@
 Keras semantics are the reference; the torch modules are channels-last in and out
 (docs/export.md). Frameworks are imported here only, inside the functions that need
 them: `import analyzer` never imports torch or keras. Each layer type has one builder
-per framework (keras_builders.py, torch_builders.py); a type without one is an
-ExportError naming the layer.
+per framework, registered by its family module (analyzer/layers/<family>.py, in the
+tables of analyzer/layers/builders.py); a type without one is an ExportError naming
+the layer.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.export.keras_builders import KERAS_BUILDERS
 from analyzer.export.plan import ExportError, ExportPlan, plan_export
-from analyzer.export.torch_builders import TORCH_BUILDERS
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS
 
 if TYPE_CHECKING:
     from analyzer.spec.loader import Spec

@@ -6,9 +6,9 @@ from typing import Any
 
 import keras
 
-from analyzer.export.keras_builders import KERAS_BUILDERS
-from analyzer.export.plan import Construct, ExportPlan, Ref
+from analyzer.export.plan import ExportPlan
 from analyzer.graph import output_reference
+from analyzer.layers.builders import KERAS_BUILDERS, Construct, Ref
 
 
 def _value(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """What both exporters share: the spec analyzed at concrete sizes, as a list of
-layers with their inputs, concrete shapes and Python-safe names, and the builder
-tables that turn one layer into one framework object.
+layers with their inputs, concrete shapes and Python-safe names. The builders that
+turn one layer into one framework object are in the layer families (tables in
+analyzer/layers/builders.py).
 
 Nothing here imports a framework. A builder only *describes* the object it wants
 (`Construct("Conv1D", filters=128, ...)`); `to_keras` / `to_torch` instantiate the
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,34 +30,6 @@ from analyzer.symbolic import evaluate_int
 
 class ExportError(NNSpecError):
     """A spec (or a layer of it) that cannot be exported, or a framework that is not installed."""
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A reference to a framework object by its source text, e.g. `Ref("ops.cos")` for a Keras Lambda;
-    `Ref("None")` is an explicit None (a None argument is otherwise left out, for the framework's default)."""
-
-    text: str
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-@dataclass(frozen=True)
-class Construct:
-    """One framework object to create: a class name and its keyword arguments (plain Python values or Refs).
-
-    `call` says how a layer of several inputs takes them: "list" (Keras merges: layer([a, b])) or
-    "args" (layer(a, b): Keras' MultiHeadAttention, and every torch module).
-    """
-
-    cls: str
-    kwargs: dict[str, Any]
-    call: str = "list"
-
-    @classmethod
-    def of(cls, name: str, **kwargs: Any) -> Construct:
-        return cls(name, kwargs)
 
 
 @dataclass(frozen=True)
@@ -252,41 +225,6 @@ def _unroll(rows: list[LayerRow], spec: Spec, report: Report) -> list[tuple[str,
                         sources.append(_renamed_output(s, spec, report))
                 out.append((_copy_name(member.name, repeat.instance, copy), member, sources, times))
     return out
-
-
-Builder = Callable[[Any, LayerPlan], Construct]
-
-
-class BuilderTable:
-    """Keras layer type name -> builder, for one framework. A second builder for a type is refused."""
-
-    def __init__(self, framework: str, where: str) -> None:
-        self.framework = framework
-        self.where = where
-        self.builders: dict[str, Builder] = {}
-
-    def register(self, *type_names: str) -> Callable[[Builder], Builder]:
-        def decorator(builder: Builder) -> Builder:
-            for type_name in type_names:
-                if type_name in self.builders:
-                    raise RuntimeError(f"duplicate {self.framework} builder for layer type {type_name!r}")
-                self.builders[type_name] = builder
-            return builder
-
-        return decorator
-
-    def __contains__(self, type_name: object) -> bool:
-        return type_name in self.builders
-
-    def types(self) -> set[str]:
-        return set(self.builders)
-
-    def build(self, layer: LayerPlan) -> Construct:
-        builder = self.builders.get(layer.type)
-        if builder is None:
-            raise layer.error(f"cannot export to {self.framework}: no {self.framework} builder for layer type "
-                              f"'{layer.type}'", hint=f"add one to {self.where} (one small function per layer type)")
-        return builder(layer.spec, layer)
 
 
 # Names the generated code and torch.nn.Module use themselves: a layer may not take them as is.

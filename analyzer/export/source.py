@@ -2,7 +2,7 @@
 
 The file needs only its framework (not nnspec). It is printed from the same builder
 descriptions that `to_keras` / `to_torch` instantiate; the torch file carries the
-layer classes it uses, copied from analyzer/export/torch_modules.py.
+layer classes it uses, copied from the package analyzer/layers/torch_modules/.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from analyzer.export.keras_builders import KERAS_BUILDERS
-from analyzer.export.plan import Construct, ExportPlan, Ref
-from analyzer.export.torch_builders import TORCH_BUILDERS
+from analyzer.export.plan import ExportPlan
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
 
-TORCH_MODULES_FILE = Path(__file__).with_name("torch_modules.py")
+TORCH_MODULES_DIR = Path(__file__).parent.parent / "layers" / "torch_modules"
+TORCH_MODULES_PACKAGE = "analyzer.layers.torch_modules"
 LINE = 110
 
 
@@ -162,29 +162,51 @@ def torch_source(plan: ExportPlan) -> str:
     return "\n".join(lines)
 
 
+def torch_modules_files() -> list[Path]:
+    """The files of analyzer/layers/torch_modules/ in the order they are pasted: common.py (the helpers), then
+    the family modules by name (__init__.py only imports them)."""
+    families = sorted(p for p in TORCH_MODULES_DIR.glob("*.py") if p.name not in ("__init__.py", "common.py"))
+    return [TORCH_MODULES_DIR / "common.py", *families]
+
+
 def torch_modules_source(classes: set[str]) -> str:
-    """torch_modules.py without its docstring and without the classes (and helpers) not needed."""
-    text = TORCH_MODULES_FILE.read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    body = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+    """The files of analyzer/layers/torch_modules/ as one standalone file: each import once (the package's own
+    imports dropped, as everything is pasted together), without the docstrings and without the classes (and
+    helpers) not needed."""
+    imports: list[str] = []
+    body: list[tuple[ast.stmt, list[str]]] = []  # each file's statements, with its lines
+    for path in torch_modules_files():
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        lines = text.splitlines()
+        for node in tree.body[1:] if ast.get_docstring(tree) is not None else tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                if _own_import(node, path):
+                    continue
+                statement = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+                if statement not in imports:
+                    imports.append(statement)
+            else:
+                body.append((node, lines))
     defined: dict[str, ast.stmt] = {}
-    for node in body:
+    for node, _ in body:
         for n in _defined_names(node):
+            if n in defined:
+                raise RuntimeError(f"{n} is defined twice in {TORCH_MODULES_PACKAGE}")
             defined[n] = node
     needed: set[str] = set()
     stack = [c for c in classes if c in defined]
     unknown = classes - set(defined)
     if unknown:
-        raise RuntimeError(f"torch builders use classes missing from torch_modules.py: {sorted(unknown)}")
+        raise RuntimeError(f"torch builders use classes missing from the package {TORCH_MODULES_PACKAGE}: {sorted(unknown)}")
     while stack:
         n = stack.pop()
         if n in needed:
             continue
         needed.add(n)
         stack.extend(r for r in _referenced_names(defined[n]) if r in defined and r not in needed)
-    kept = []
-    lines = text.splitlines()
-    for node in body:
+    kept = list(imports)
+    for node, lines in body:
         names = _defined_names(node)
         if names and not (names & needed):
             continue
@@ -203,6 +225,20 @@ def torch_modules_source(classes: set[str]) -> str:
             out.append("\n" if both_imports else ("\n\n\n" if blocks else "\n\n"))
         out.append(chunk)
     return "".join(out)
+
+
+def _own_import(node: ast.Import | ast.ImportFrom, path: Path) -> bool:
+    """An import of the package itself (dropped: its names are pasted into the same file). Any other import
+    of nnspec would make the written file depend on it: refused."""
+    modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level:
+        return True
+    if all(m == TORCH_MODULES_PACKAGE or m.startswith(TORCH_MODULES_PACKAGE + ".") for m in modules):
+        return True
+    if any(m == "analyzer" or m.startswith("analyzer.") for m in modules):
+        raise RuntimeError(f"{path.name} of {TORCH_MODULES_PACKAGE} imports {', '.join(modules)}: "
+                           "the written torch file must not need nnspec")
+    return False
 
 
 def _defined_names(node: ast.stmt) -> set[str]:

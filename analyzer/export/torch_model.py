@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from analyzer.export import torch_modules
-from analyzer.export.plan import Construct, ExportError, ExportPlan, Ref
-from analyzer.export.torch_builders import TORCH_BUILDERS
+from analyzer.export.plan import ExportError, ExportPlan
+from analyzer.layers import torch_modules
+from analyzer.layers.builders import TORCH_BUILDERS, Construct, Ref
 
 
 class SpecModel(nn.Module):

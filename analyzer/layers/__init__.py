@@ -1,6 +1,8 @@
 """Layer types. Each module states, for its layer family, the spec fields, the
-shape rule, the params and the costs; `LAYERS` is the table of all of them (a module is
-imported the first time one of its types is looked up: registry.TYPE_MODULES).
+shape rule, the params and the costs, what each counting tool counts for it
+(`counted_as`) and its torch and Keras builders; `LAYERS` is the table of all of them (a
+module is imported the first time one of its types is looked up: registry.TYPE_MODULES).
+docs/architecture.md says how to add a layer type.
 
 Where is X counted?
   convolutional.py   Conv1D, Conv2D, Conv3D (groups), DepthwiseConv1D/2D, SeparableConv1D/2D
@@ -19,6 +21,14 @@ Where is X counted?
   elementwise.py     Lambda (cos, sin, ...)
   regularization.py  Dropout, GaussianDropout, GaussianNoise
   sizes.py           size-field types (optional lists, padding / cropping pairs)
+
+What the families build on:
+  base.py            the spec base model, LayerResult, LayerContext
+  registry.py        the tables: handlers (@register) and convention rules (counted_as)
+  builders.py        the torch / Keras builder tables, Construct and Ref
+  torch_ops.py       what the torch export runs (nn.ConvNd, nn.Linear, activation calls), for the rules
+  tool_rules.py      what the tools' rules share (Skipped, thop's count_linear, fvcore's unsupported ops)
+  torch_modules/     the nn.Module classes of the export, one module per family (imports torch)
 """
 
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape

@@ -7,14 +7,21 @@ operation (add, subtract, multiply, divide, compare, abs, exp, log, erf).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import sympy
 from pydantic import StrictInt, field_validator
 
+from analyzer.layers import tool_rules as tools
+from analyzer.layers import torch_ops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
-from analyzer.layers.registry import register
-from analyzer.symbolic import product
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
+from analyzer.symbolic import ZERO, product
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 # FLOPs per element. softmax is per row instead: see activation_flops.
 PER_ELEMENT_FLOPS: dict[str, int] = {
@@ -87,3 +94,53 @@ def softmax_layer(layer: Softmax, inputs: list[Shape], ctx: LayerContext) -> Lay
     n = product(shape[a] for a in sorted(axes))
     rows = product(d for i, d in enumerate(shape) if i not in axes)
     return LayerResult(shape, activation=softmax_flops(n, rows))
+
+
+# -- what each counting tool counts on the torch export (torch_modules.activations: plain calls, no module) --
+
+def ptflops_activation(row: LayerRow) -> sympy.Expr:
+    """Activation: the export's call, counted only if it is a patched function (F.relu6, F.elu, F.gelu, F.silu)."""
+    name = row.spec.activation
+    if name == "linear":
+        return ZERO
+    return tools.ptflops_activations([torch_ops.Activation(name, torch_ops.input_elements(row))])
+
+
+def fvcore_activation(row: LayerRow) -> tools.Outcome:
+    """relu: aten::relu is in `_IGNORED_OPS` (0 on purpose); linear: no op; every other activation's op (aten::sigmoid,
+    aten::tanh, aten::softmax, aten::relu6, aten::gelu, ...) is unsupported."""
+    return tools.fvcore_outcome(ZERO, tools.fvcore_unsupported(torch_ops.ACTIVATION_OPS[row.spec.activation]))
+
+
+def fvcore_softmax(row: LayerRow) -> tools.Outcome:
+    """Softmax: aten::softmax is unsupported."""
+    return tools.Skipped("aten::softmax is unsupported")
+
+
+counted_as("Activation", torch=tools.torch_no_formula, thop=tools.thop_not_a_module, ptflops=ptflops_activation,
+           fvcore=fvcore_activation)
+counted_as("Softmax", torch=tools.torch_no_formula, thop=tools.thop_not_a_module, ptflops=tools.ptflops_not_patched,
+           fvcore=fvcore_softmax)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("Activation")
+@KERAS_BUILDERS.register("Activation")
+def activation_builder(layer: Activation, plan: LayerPlan) -> Construct:
+    """keras.layers.Activation, or torch_modules' Activation: the same arguments."""
+    return Construct.of("Activation", activation=layer.activation)
+
+
+@TORCH_BUILDERS.register("Softmax")
+def torch_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
+    if isinstance(layer.axis, list):
+        if len(layer.axis) != 1:
+            raise plan.error("a Softmax over several axes is not exported to torch yet")
+        return Construct.of("Softmax", axis=layer.axis[0])
+    return Construct.of("Softmax", axis=layer.axis)
+
+
+@KERAS_BUILDERS.register("Softmax")
+def keras_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
+    return Construct.of("Softmax", axis=layer.axis if not isinstance(layer.axis, list) else tuple(layer.axis))

@@ -29,17 +29,25 @@ Dropout and masks cost nothing at inference.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 from pydantic import StrictBool, StrictInt, field_validator
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import PER_ELEMENT_FLOPS, softmax_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
+from analyzer.layers.registry import counted_as, register
 from analyzer.layers.sizes import OptionalSize, OptionalSizes
+from analyzer.layers.torch_ops import Linear, has_bias
 from analyzer.spec.fields import Rate, Size
-from analyzer.symbolic import ZERO, product, render
+from analyzer.symbolic import ONE, ZERO, product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class MultiHeadAttention(LayerSpec):
@@ -153,3 +161,123 @@ def multi_head_attention(layer: MultiHeadAttention, inputs: list[Shape], ctx: La
         activation=activation,
         other=other,
     )
+
+# -- what each counting tool counts on the torch export (torch_modules.attention.MultiHeadAttention) --
+
+@dataclass(frozen=True)
+class AttentionCall:
+    """torch_modules' MultiHeadAttention: nn.Linear projections (query, key, value, gate with use_gate, output),
+    q / sqrt(key_dim), two torch.matmul per head (q k^T over the key positions, then times v), torch.softmax,
+    and with use_gate torch.sigmoid and a * . With attention_axes the two products are torch.einsum calls
+    (Keras' equations), over the attended axes only."""
+
+    linears: list[Linear]
+    score_macs: sympy.Expr  # heads · B · Qa · Va · key_dim (B = 1, Qa = Pq, Va = Pk without attention_axes)
+    value_macs: sympy.Expr  # heads · B · Qa · Va · value_dim
+    gate: bool
+    einsum: bool  # attention over some position axes only: torch.einsum instead of torch.matmul
+
+    @property
+    def projection_macs(self) -> sympy.Expr:
+        return sum((linear.macs for linear in self.linears), ZERO)
+
+    def fvcore_unsupported_ops(self) -> list[str]:
+        """The scaling divide, softmax, the gate's sigmoid and *: no fvcore handle."""
+        return ["aten::div", "aten::softmax", *(("aten::sigmoid", "aten::mul") if self.gate else ())]
+
+
+def attention_call(row: LayerRow) -> AttentionCall:
+    spec = row.spec
+    query, value = row.input_shapes[0], row.input_shapes[1]
+    key = row.input_shapes[2] if len(row.input_shapes) > 2 else value
+    heads, key_dim = spec.num_heads, spec.key_dim
+    value_dim = spec.value_dim if spec.value_dim is not None else key_dim
+    out = product(spec.output_shape) if spec.output_shape else query[-1]
+    pq, pk, pv = product(query[:-1]), product(key[:-1]), product(value[:-1])
+    attended = (list(range(len(query) - 1)) if spec.attention_axes is None
+                else sorted(keras_axis(axis, len(query)) - 1 for axis in spec.attention_axes))
+    batch, qa, va = attention_extent(attended, query, value)
+    bias = has_bias(row)
+    linears = [Linear(ONE, pq, query[-1], heads * key_dim, bias), Linear(ONE, pk, key[-1], heads * key_dim, bias),
+               Linear(ONE, pv, value[-1], heads * value_dim, bias)]
+    if spec.use_gate:
+        linears.append(Linear(ONE, pq, query[-1], heads * value_dim, bias))
+    linears.append(Linear(ONE, pq, heads * value_dim, out, bias))
+    pairs = heads * batch * qa * va
+    # to_torch takes the matmul path when the axes listed are every position axis (torch_attention_axes)
+    einsum = attended != list(range(len(query) - 1))
+    return AttentionCall(linears, pairs * key_dim, pairs * value_dim, bool(spec.use_gate), einsum)
+
+
+def torch_attention(row: LayerRow) -> sympy.Expr:
+    """MultiHeadAttention: its nn.Linear projections (addmm / mm) and the heads' two torch.matmul (bmm), `mm_flop` /
+    `bmm_flop` each: 2 per multiply-accumulate."""
+    att = attention_call(row)
+    return 2 * (att.projection_macs + att.score_macs + att.value_macs)
+
+
+def thop_attention(row: LayerRow) -> sympy.Expr:
+    """MultiHeadAttention: its nn.Linear projections (query, key, value, gate, output), `count_linear` each; the two
+    torch.matmul of the heads, the softmax and the scaling are no modules: 0."""
+    return sympy.Add(*(tools.thop_linear(linear) for linear in attention_call(row).linears))
+
+
+def ptflops_attention(row: LayerRow) -> sympy.Expr:
+    """MultiHeadAttention: its nn.Linear projections (`linear_flops_counter_hook`, bias included), plus the two
+    torch.matmul of the heads, which ptflops patches (`_matmul_tensor_flops_hook`: prod(input.shape) ·
+    other.shape[-1]); the divide, torch.softmax and the gate's torch.sigmoid and * are not patched, nor is
+    torch.einsum (the products with attention_axes): only the projections then."""
+    att = attention_call(row)
+    products = ZERO if att.einsum else att.score_macs + att.value_macs
+    return sum((tools.ptflops_linear(linear) for linear in att.linears), ZERO) + products
+
+
+def fvcore_attention(row: LayerRow) -> tools.Outcome:
+    """MultiHeadAttention: its projections (aten::linear, `linear_flop_jit`) and the heads' two aten::matmul
+    (`matmul_flop_jit`: prod(first shape) · last dim of the second; with attention_axes two aten::einsum,
+    `einsum_flop_jit`: numpy's optimal-path FLOP count / 2, the MACs of one contraction); the scaling
+    (aten::div), aten::softmax and the gate's aten::sigmoid and aten::mul are unsupported."""
+    att = attention_call(row)
+    counted = att.projection_macs + att.score_macs + att.value_macs
+    return tools.Skipped(tools.fvcore_unsupported(att.fvcore_unsupported_ops()), counted)
+
+
+counted_as("MultiHeadAttention", torch=torch_attention, thop=thop_attention, ptflops=ptflops_attention,
+           fvcore=fvcore_attention)
+
+
+# -- export --
+
+def torch_attention_axes(axes: Any, rank: int) -> tuple[int, ...] | None:
+    """Keras' attention_axes, or None for every position axis (the module's matmul path, as without them)."""
+    if axes is None or sorted(keras_axis(a, rank) for a in axes) == list(range(1, rank)):
+        return None
+    return tuple(axes)
+
+
+@TORCH_BUILDERS.register("MultiHeadAttention")
+def torch_builder(layer: MultiHeadAttention, plan: LayerPlan) -> Construct:
+    query, value = plan.input_shapes[0], plan.input_shapes[1]
+    key = plan.input_shapes[2] if len(plan.input_shapes) > 2 else value
+    key_dim = plan.int(layer.key_dim)
+    value_dim = plan.int(layer.value_dim) if layer.value_dim is not None else key_dim
+    output_shape = plan.ints(layer.output_shape) if layer.output_shape else (query[-1],)
+    return Construct.of("MultiHeadAttention", query_dim=query[-1], key_dim_in=key[-1], value_dim_in=value[-1],
+                        num_heads=plan.int(layer.num_heads), key_dim=key_dim, value_dim=value_dim,
+                        output_shape=output_shape, use_bias=plan.use_bias(layer.use_bias), use_gate=layer.use_gate,
+                        attention_axes=torch_attention_axes(layer.attention_axes, len(query)))
+
+
+@KERAS_BUILDERS.register("MultiHeadAttention")
+def keras_builder(layer: MultiHeadAttention, plan: LayerPlan) -> Construct:
+    output_shape = plan.ints(layer.output_shape) if layer.output_shape else None
+    return Construct("MultiHeadAttention", dict(
+        num_heads=plan.int(layer.num_heads),
+        key_dim=plan.int(layer.key_dim),
+        value_dim=plan.int(layer.value_dim) if layer.value_dim is not None else None,
+        output_shape=one_or_tuple(output_shape) if output_shape else None,
+        use_bias=plan.use_bias(layer.use_bias),
+        use_gate=layer.use_gate,
+        dropout=layer.dropout,
+        attention_axes=tuple(layer.attention_axes) if layer.attention_axes is not None else None,
+    ), call="args")

@@ -18,16 +18,31 @@ P_in input positions multiplies its C channels into k*F kernel taps.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, Shape
-from analyzer.layers.convolutional import AXIS_NAMES, ConvSpec, check_conv_input
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
+from analyzer.layers.convolutional import (
+    AXIS_NAMES,
+    ConvSpec,
+    check_conv_input,
+    keras_kernel_arguments,
+    torch_kernel_arguments,
+)
+from analyzer.layers.registry import counted_as, register
 from analyzer.layers.sizes import OptionalNonNegativeSizes
-from analyzer.symbolic import evaluate, floor_div, product, render
+from analyzer.layers.torch_modules.crops import conv_transpose_crops
+from analyzer.layers.torch_ops import fused_activation, has_bias
+from analyzer.symbolic import ZERO, evaluate, floor_div, product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class ConvTransposeSpec(ConvSpec):
@@ -88,3 +103,90 @@ class Conv2DTranspose(ConvTransposeSpec):
 
 for _conv in (Conv1DTranspose, Conv2DTranspose):
     register(_conv)(conv_transpose)
+
+
+# -- what each counting tool counts on the torch export (torch_modules.conv_transpose.ConvTranspose) --
+
+@dataclass(frozen=True)
+class ConvTransposeCall:
+    """One nn.ConvTransposeNd call (padding 0, output_padding where Keras' output is longer), then a crop.
+    `input_positions` scatter into `kernel` taps of `filters` outputs each, a dot product over `in_channels`;
+    `full_positions`: positions of the nn.ConvTransposeNd output, before the crop."""
+
+    input_positions: sympy.Expr
+    full_positions: sympy.Expr
+    in_channels: sympy.Expr
+    filters: sympy.Expr
+    kernel: sympy.Expr
+    bias: bool
+
+    @property
+    def macs(self) -> sympy.Expr:
+        return self.input_positions * self.kernel * self.in_channels * self.filters
+
+
+def conv_transpose_call(row: LayerRow) -> ConvTransposeCall:
+    """Conv1DTranspose / Conv2DTranspose as exported; kernel_size, strides, dilation_rate and output_padding must be
+    numbers (the crops are), the input length may be symbolic: full length (n - 1)·s + d·(k - 1) + 1 + extension."""
+    spec = row.spec
+    (shape,) = row.input_shapes
+    ints = [[int(v) for v in values] for values in (spec.kernel_size, spec.strides, spec.dilation_rate)]
+    output_padding = [int(v) for v in spec.output_padding] if spec.output_padding is not None else None
+    crops = conv_transpose_crops(*ints[:2], spec.padding, output_padding, ints[2])
+    full = [(n - 1) * s + (k - 1) * d + 1 + max(0, -after)
+            for n, k, s, d, (_, after) in zip(shape[:-1], *ints, crops, strict=True)]
+    return ConvTransposeCall(product(shape[:-1]), product(full), shape[-1], spec.filters, product(spec.kernel_size),
+                             has_bias(row))
+
+
+def torch_conv_transpose(row: LayerRow) -> sympy.Expr:
+    """aten.convolution (transposed) -> `conv_flop_count` with transposed=True: prod(*input* spatial) · prod(kernel) ·
+    batch · c_out · c_in · 2 (the scatter of every input position); the crop after it is a slice, no formula."""
+    return 2 * conv_transpose_call(row).macs
+
+
+def thop_conv_transpose(row: LayerRow) -> sympy.Expr:
+    """nn.ConvTransposeNd -> `count_convNd` -> `calculate_conv2d_flops`: prod(y) · in_c · prod(kernel), y being the
+    module's own output (the full length (n - 1)·s + d·(k - 1) + 1, plus torch's output_padding, before the export's
+    crop); the bias is ignored."""
+    conv = conv_transpose_call(row)
+    return conv.full_positions * conv.filters * conv.in_channels * conv.kernel
+
+
+def ptflops_conv_transpose(row: LayerRow) -> sympy.Expr:
+    """nn.ConvTransposeNd -> `conv_flops_counter_hook(transpose=True)`: prod(kernel) · in_channels · out_channels per
+    *input* position, + output.numel() with a bias, output being the module's own (the full length plus torch's
+    output_padding, before the export's crop); then the fused activation if patched."""
+    conv = conv_transpose_call(row)
+    bias = conv.full_positions * conv.filters if conv.bias else ZERO
+    return conv.macs + bias + tools.ptflops_activations(fused_activation(row))
+
+
+def fvcore_conv_transpose(row: LayerRow) -> tools.Outcome:
+    """nn.ConvTransposeNd (padding 0) traces to aten::_convolution with transposed=True -> `conv_flop_jit` ->
+    `conv_flop_count`: batch · prod(w_shape) · prod(*input* spatial) = in · out · prod(kernel) per input position; the
+    bias is ignored, the crop is a slice (ignored). A fused activation other than relu is unsupported."""
+    return tools.fvcore_outcome(conv_transpose_call(row).macs, tools.fvcore_activation_reason(fused_activation(row)))
+
+
+counted_as("Conv1DTranspose", "Conv2DTranspose", torch=torch_conv_transpose, thop=thop_conv_transpose,
+           ptflops=ptflops_conv_transpose, fvcore=fvcore_conv_transpose)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("Conv1DTranspose", "Conv2DTranspose")
+def torch_builder(layer: ConvTransposeSpec, plan: LayerPlan) -> Construct:
+    """ConvTranspose: nn.ConvTransposeNd with padding 0, then Keras' crops (Keras' own torch backend does this)."""
+    output_padding = plan.ints(layer.output_padding) if layer.output_padding is not None else None
+    return Construct.of("ConvTranspose", in_channels=plan.input_shape[-1], filters=plan.int(layer.filters),
+                        **torch_kernel_arguments(layer, plan), output_padding=output_padding,
+                        use_bias=plan.use_bias(layer.use_bias), activation=layer.activation)
+
+
+@KERAS_BUILDERS.register("Conv1DTranspose", "Conv2DTranspose")
+def keras_builder(layer: ConvTransposeSpec, plan: LayerPlan) -> Construct:
+    output_padding = plan.ints(layer.output_padding) if layer.output_padding is not None else None
+    return Construct.of(layer.type, filters=plan.int(layer.filters), **keras_kernel_arguments(layer, plan),
+                        output_padding=one_or_tuple(output_padding) if output_padding else None,
+                        activation=layer.activation, use_bias=plan.use_bias(layer.use_bias))

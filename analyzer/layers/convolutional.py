@@ -10,16 +10,23 @@ as Keras, PyTorch and every counter do.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 from pydantic import StrictBool, model_validator
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
+from analyzer.layers.registry import counted_as, register
+from analyzer.layers.torch_ops import Conv, fused_activation, has_bias
 from analyzer.spec.fields import Size, Sizes
-from analyzer.symbolic import evaluate, floor_div, product, render
+from analyzer.symbolic import ONE, ZERO, evaluate, floor_div, product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -228,3 +235,126 @@ def separable_convolution(layer: SeparableSpec, inputs: list[Shape], ctx: LayerC
 
 for _conv in (SeparableConv1D, SeparableConv2D):
     register(_conv)(separable_convolution)
+
+
+# -- what each counting tool counts on the torch export (torch_modules.convolutional: nn.ConvNd calls) --
+
+CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
+
+
+def string_padding(row: LayerRow) -> bool:
+    """The export writes Keras padding='same' at stride 1 as torch's padding='same'; strided 'same' and
+    'causal' pad explicitly (F.pad) and convolve with padding=0."""
+    return row.spec.padding == "same" and all(s == 1 for s in row.spec.strides)
+
+
+def conv_calls(row: LayerRow) -> list[Conv]:
+    """The nn.ConvNd calls of a Conv, DepthwiseConv or SeparableConv layer."""
+    spec, channels = row.spec, row.input_shapes[0][-1]
+    positions = product(row.output_shape[:-1])
+    kernel = product(spec.kernel_size)
+    padded = string_padding(row)
+    if row.type.startswith("Depthwise"):
+        return [Conv(positions, channels * spec.depth_multiplier, ONE, kernel, channels, has_bias(row), padded)]
+    if row.type.startswith("Separable"):
+        depthwise = channels * spec.depth_multiplier
+        return [Conv(positions, depthwise, ONE, kernel, channels, False, padded),
+                Conv(positions, spec.filters, depthwise, ONE, ONE, has_bias(row), False)]
+    return [Conv(positions, spec.filters, channels / spec.groups, kernel, spec.groups, has_bias(row), padded)]
+
+
+def torch_convolution(row: LayerRow) -> sympy.Expr:
+    """aten.convolution -> `conv_flop_count`: prod(out spatial) · prod(kernel) · batch · c_out · (c_in/groups) · 2;
+    the bias is ignored. SeparableConv: two convolutions."""
+    return 2 * sympy.Add(*(c.macs for c in conv_calls(row)))
+
+
+def thop_convolution(row: LayerRow) -> sympy.Expr:
+    """nn.ConvNd -> `count_convNd` -> `calculate_conv2d_flops`: prod(output) · (in_c // groups) · prod(kernel);
+    the bias is ignored. SeparableConv is two convs (depthwise with in_c // groups = 1, then 1x1)."""
+    return sympy.Add(*(c.outputs * c.in_per_group * c.kernel for c in conv_calls(row)))
+
+
+def ptflops_convolution(row: LayerRow) -> sympy.Expr:
+    """nn.ConvNd -> `conv_flops_counter_hook`: prod(kernel) · in_channels · (out_channels // groups) per output
+    position, + output.numel() with a bias; then the fused activation if patched. SeparableConv: two convs."""
+    convs = sum((c.macs + (c.outputs if c.bias else ZERO) for c in conv_calls(row)), ZERO)
+    return convs + tools.ptflops_activations(fused_activation(row))
+
+
+STRING_PADDING = "padding='same' traces to aten::_convolution_mode, which fvcore has no handle for"
+
+
+def fvcore_convolution(row: LayerRow) -> tools.Outcome:
+    """aten::_convolution -> `conv_flop_jit` -> `conv_flop_count`: batch · prod(w_shape) · prod(out spatial) =
+    out_channels · (in_channels/groups) · prod(kernel) per position; "bias is ignored". A padding='same' conv at
+    stride 1 (torch's string padding) traces to aten::_convolution_mode: skipped (for SeparableConv only the
+    depthwise part; the 1x1 pointwise conv has padding 0)."""
+    counted, reasons = ZERO, []
+    for conv in conv_calls(row):
+        if conv.string_padding:
+            part = "depthwise conv: " if row.type.startswith("Separable") else ""
+            reasons.append(part + STRING_PADDING)
+        else:
+            counted += conv.macs
+    return tools.fvcore_outcome(counted, *reasons, tools.fvcore_activation_reason(fused_activation(row)))
+
+
+counted_as(*CONVOLUTIONS, torch=torch_convolution, thop=thop_convolution, ptflops=ptflops_convolution,
+           fvcore=fvcore_convolution)
+
+
+# -- export --
+
+def torch_kernel_arguments(layer: Any, plan: LayerPlan) -> dict[str, Any]:
+    """The arguments every exported torch convolution module takes, after in_channels (and filters)."""
+    return dict(kernel_size=plan.ints(layer.kernel_size), strides=plan.ints(layer.strides), padding=layer.padding,
+                dilation_rate=plan.ints(layer.dilation_rate))
+
+
+@TORCH_BUILDERS.register("Conv1D", "Conv2D", "Conv3D")
+def torch_conv(layer: GroupedConvSpec, plan: LayerPlan) -> Construct:
+    return Construct.of("Conv", in_channels=plan.input_shape[-1], filters=plan.int(layer.filters),
+                        **torch_kernel_arguments(layer, plan), groups=plan.int(layer.groups),
+                        use_bias=plan.use_bias(layer.use_bias), activation=layer.activation)
+
+
+@TORCH_BUILDERS.register("SeparableConv1D", "SeparableConv2D")
+def torch_separable_conv(layer: SeparableSpec, plan: LayerPlan) -> Construct:
+    return Construct.of("SeparableConv", in_channels=plan.input_shape[-1], filters=plan.int(layer.filters),
+                        **torch_kernel_arguments(layer, plan), depth_multiplier=plan.int(layer.depth_multiplier),
+                        use_bias=plan.use_bias(layer.use_bias), activation=layer.activation)
+
+
+@TORCH_BUILDERS.register("DepthwiseConv1D", "DepthwiseConv2D")
+def torch_depthwise_conv(layer: DepthwiseSpec, plan: LayerPlan) -> Construct:
+    return Construct.of("DepthwiseConv", in_channels=plan.input_shape[-1], **torch_kernel_arguments(layer, plan),
+                        depth_multiplier=plan.int(layer.depth_multiplier), use_bias=plan.use_bias(layer.use_bias),
+                        activation=layer.activation)
+
+
+def keras_kernel_arguments(layer: Any, plan: LayerPlan) -> dict[str, Any]:
+    """The arguments every Keras convolution takes, in Keras' int-or-tuple form."""
+    return dict(kernel_size=one_or_tuple(plan.ints(layer.kernel_size)), strides=one_or_tuple(plan.ints(layer.strides)),
+                padding=layer.padding, dilation_rate=one_or_tuple(plan.ints(layer.dilation_rate)))
+
+
+@KERAS_BUILDERS.register("Conv1D", "Conv2D", "Conv3D")
+def keras_conv(layer: GroupedConvSpec, plan: LayerPlan) -> Construct:
+    return Construct.of(layer.type, filters=plan.int(layer.filters), **keras_kernel_arguments(layer, plan),
+                        groups=plan.int(layer.groups), activation=layer.activation,
+                        use_bias=plan.use_bias(layer.use_bias))
+
+
+@KERAS_BUILDERS.register("SeparableConv1D", "SeparableConv2D")
+def keras_separable_conv(layer: SeparableSpec, plan: LayerPlan) -> Construct:
+    return Construct.of(layer.type, filters=plan.int(layer.filters), **keras_kernel_arguments(layer, plan),
+                        depth_multiplier=plan.int(layer.depth_multiplier), activation=layer.activation,
+                        use_bias=plan.use_bias(layer.use_bias))
+
+
+@KERAS_BUILDERS.register("DepthwiseConv1D", "DepthwiseConv2D")
+def keras_depthwise_conv(layer: DepthwiseSpec, plan: LayerPlan) -> Construct:
+    return Construct.of(layer.type, **keras_kernel_arguments(layer, plan),
+                        depth_multiplier=plan.int(layer.depth_multiplier), activation=layer.activation,
+                        use_bias=plan.use_bias(layer.use_bias))

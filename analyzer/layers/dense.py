@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import sympy
 from pydantic import StrictBool
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
+from analyzer.layers.torch_ops import Linear, fused_activation, has_bias
 from analyzer.spec.fields import Size
-from analyzer.symbolic import product
+from analyzer.symbolic import ONE, product
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class Dense(LayerSpec):
@@ -37,3 +45,46 @@ def dense(layer: Dense, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
         bias=outputs if bias else 0,
         activation=activation_flops(layer.activation or "linear", out_shape),
     )
+
+
+# -- what each counting tool counts on the torch export (torch_modules.dense.Dense: nn.Linear + activation) --
+
+def linear_call(row: LayerRow) -> Linear:
+    return Linear(ONE, product(row.output_shape[:-1]), row.input_shapes[0][-1], row.spec.units, has_bias(row))
+
+
+def torch_dense(row: LayerRow) -> sympy.Expr:
+    """nn.Linear dispatches aten.addmm (or mm + add): `mm_flop` = m · n · 2 · k; the bias add is not counted."""
+    return 2 * linear_call(row).macs
+
+
+def thop_dense(row: LayerRow) -> sympy.Expr:
+    """nn.Linear -> `count_linear`: in_features · y.numel() (no bias)."""
+    return tools.thop_linear(linear_call(row))
+
+
+def ptflops_dense(row: LayerRow) -> sympy.Expr:
+    """nn.Linear -> `linear_flops_counter_hook`: (in · out + out if bias) · positions; then the fused activation."""
+    return tools.ptflops_linear(linear_call(row)) + tools.ptflops_activations(fused_activation(row))
+
+
+def fvcore_dense(row: LayerRow) -> tools.Outcome:
+    """aten::linear -> `linear_flop_jit`: prod(input shape) · out_features (no bias); a fused activation other than
+    relu is unsupported."""
+    return tools.fvcore_outcome(linear_call(row).macs, tools.fvcore_activation_reason(fused_activation(row)))
+
+
+counted_as("Dense", torch=torch_dense, thop=thop_dense, ptflops=ptflops_dense, fvcore=fvcore_dense)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("Dense")
+def torch_builder(layer: Dense, plan: LayerPlan) -> Construct:
+    return Construct.of("Dense", in_features=plan.input_shape[-1], units=plan.int(layer.units),
+                        use_bias=plan.use_bias(layer.use_bias), activation=layer.activation)
+
+
+@KERAS_BUILDERS.register("Dense")
+def keras_builder(layer: Dense, plan: LayerPlan) -> Construct:
+    return Construct.of("Dense", units=plan.int(layer.units), activation=layer.activation, use_bias=plan.use_bias(layer.use_bias))

@@ -7,13 +7,21 @@ a copy: no MACs, no FLOPs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import sympy
 from pydantic import StrictBool
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
 from analyzer.spec.fields import Size
+from analyzer.symbolic import ZERO
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class Embedding(LayerSpec):
@@ -27,3 +35,28 @@ class Embedding(LayerSpec):
 def embedding(layer: Embedding, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
     return LayerResult((*shape, layer.output_dim), trainable_params=layer.input_dim * layer.output_dim)
+
+# -- what each counting tool counts on the torch export (torch_modules.embedding.Embedding: nn.Embedding) --
+
+def fvcore_embedding(row: LayerRow) -> sympy.Expr:
+    """aten::embedding is a lookup, no arithmetic (fvcore lists it as unsupported; nothing is missed): 0."""
+    return ZERO
+
+
+counted_as("Embedding", torch=tools.torch_no_formula, thop=tools.thop_not_a_module, ptflops=tools.ptflops_not_patched,
+           fvcore=fvcore_embedding)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("Embedding")
+def torch_builder(layer: Embedding, plan: LayerPlan) -> Construct:
+    if layer.mask_zero:
+        raise plan.error("mask_zero: the masks Keras passes on to later layers are not exported to torch")
+    return Construct.of("Embedding", input_dim=plan.int(layer.input_dim), output_dim=plan.int(layer.output_dim))
+
+
+@KERAS_BUILDERS.register("Embedding")
+def keras_builder(layer: Embedding, plan: LayerPlan) -> Construct:
+    return Construct.of("Embedding", input_dim=plan.int(layer.input_dim), output_dim=plan.int(layer.output_dim),
+                        mask_zero=layer.mask_zero)

@@ -9,14 +9,20 @@ size 1 to the lower-rank input).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 from pydantic import StrictInt
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis, shape_str
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
 from analyzer.symbolic import product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 def broadcast_shapes(shapes: list[Shape], ctx: LayerContext) -> Shape:
@@ -110,3 +116,39 @@ def concatenate(layer: Concatenate, inputs: list[Shape], ctx: LayerContext) -> L
     out = list(inputs[0])
     out[axis] = sum((s[axis] for s in inputs), sympy.Integer(0))
     return LayerResult(tuple(out))
+
+# -- what each counting tool counts on the torch export (torch_modules.merging: the + - * operators, torch.cat) --
+
+MERGES = ("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average")
+MERGE_OPS = {"Add": ("aten::add",), "Subtract": ("aten::sub",), "Multiply": ("aten::mul",),
+             "Maximum": ("aten::maximum",), "Minimum": ("aten::minimum",), "Average": ("aten::add", "aten::div")}
+
+
+def fvcore_merge(row: LayerRow) -> tools.Outcome:
+    """Add / Subtract / Multiply / Maximum / Minimum / Average: aten::add, sub, mul, maximum, minimum, div are
+    unsupported."""
+    return tools.Skipped(tools.fvcore_unsupported(MERGE_OPS[row.type]))
+
+
+counted_as(*MERGES, torch=tools.torch_no_formula, thop=tools.thop_not_a_module, ptflops=tools.ptflops_not_patched,
+           fvcore=fvcore_merge)
+counted_as("Concatenate", **tools.COST_FREE)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register(*MERGES)
+def torch_merge(layer: ElementwiseMerge, plan: LayerPlan) -> Construct:
+    return Construct.of("Merge", op=layer.type.lower())
+
+
+@KERAS_BUILDERS.register(*MERGES)
+def keras_merge(layer: ElementwiseMerge, plan: LayerPlan) -> Construct:
+    return Construct.of(layer.type)
+
+
+@TORCH_BUILDERS.register("Concatenate")
+@KERAS_BUILDERS.register("Concatenate")
+def concatenate_builder(layer: Concatenate, plan: LayerPlan) -> Construct:
+    """keras.layers.Concatenate, or torch_modules' Concatenate: the same arguments."""
+    return Construct.of("Concatenate", axis=layer.axis)

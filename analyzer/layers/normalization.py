@@ -10,15 +10,22 @@ normalization_flops.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import sympy
 from pydantic import BeforeValidator, StrictBool, StrictInt, ValidationInfo
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
+from analyzer.layers.torch_ops import input_elements
 from analyzer.spec.fields import Real, to_size
-from analyzer.symbolic import product, render
+from analyzer.symbolic import ZERO, product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class BatchNormalization(LayerSpec):
@@ -51,26 +58,31 @@ def normalization_flops(elements: sympy.Expr, rows: sympy.Expr, center: bool, sc
     return 5 * elements + 2 * rows + (int(scale) + int(center)) * elements
 
 
-class LayerNormalization(LayerSpec):
-    """Statistics per sample over `axis` (one axis or several); gamma and beta have
-    the shape of those axes."""
+class PerSampleNormalization(LayerSpec):
+    """Statistics per sample over `axis` (one axis or several); the learned vectors have the shape of those axes."""
 
-    type: Literal["LayerNormalization"]
     axis: StrictInt | list[StrictInt] = -1
+    scale: StrictBool = True
+
+    def rows(self, shape: Shape, ctx: LayerContext) -> tuple[sympy.Expr, sympy.Expr]:
+        """(n, N): the values normalized together (the product over `axis`) and the input's elements."""
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if not axes:
+            ctx.fail("axis needs at least one axis", "axis")
+        normalized = sorted({normalize_axis(a, len(shape), ctx) for a in axes})
+        return product(shape[a] for a in normalized), product(shape)
+
+
+class LayerNormalization(PerSampleNormalization):
+    type: Literal["LayerNormalization"]
     epsilon: Real = 1e-3
     center: StrictBool = True
-    scale: StrictBool = True
 
 
 @register(LayerNormalization)
 def layer_normalization(layer: LayerNormalization, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
-    axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
-    if not axes:
-        ctx.fail("axis needs at least one axis", "axis")
-    normalized = sorted({normalize_axis(a, len(shape), ctx) for a in axes})
-    n = product(shape[a] for a in normalized)
-    elements = product(shape)
+    n, elements = layer.rows(shape, ctx)
     return LayerResult(
         shape,
         trainable_params=(int(layer.center) + int(layer.scale)) * n,
@@ -109,3 +121,144 @@ def group_normalization(layer: GroupNormalization, inputs: list[Shape], ctx: Lay
         trainable_params=(int(layer.center) + int(layer.scale)) * channels,
         other=normalization_flops(product(shape), groups, layer.center, layer.scale),
     )
+
+
+
+
+
+# -- what each counting tool counts on the torch export (BatchNorm, LayerNorm, GroupNorm modules) --
+
+def batch_norm_affine(row: LayerRow) -> bool:
+    """torch's BatchNorm affine is all or nothing: the export sets it only with both center and scale;
+    with one of them, it multiplies by gamma or adds beta itself (the * or + operator)."""
+    return bool(row.spec.center and row.spec.scale)
+
+
+def thop_batch_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.BatchNormNd -> `count_normalization`: `calculate_norm` = 2 · x.numel(), doubled if m.affine (4 per
+    element; the export is affine only with center and scale). A lone gamma or beta is a plain * or +."""
+    return 2 * input_elements(row) * (2 if batch_norm_affine(row) else 1)
+
+
+def ptflops_batch_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.BatchNormNd -> `bn_flops_counter_hook`: input.numel(), doubled if module.affine (the export: center and
+    scale). A lone gamma or beta is a plain * or +, not counted."""
+    return input_elements(row) * (2 if batch_norm_affine(row) else 1)
+
+
+def fvcore_batch_normalization(row: LayerRow) -> tools.Outcome:
+    """aten::batch_norm -> `batchnorm_flop_jit`, eval mode: input numel · (2 if affine else 1). A lone gamma or beta
+    is a plain * or + (aten::mul / aten::add): unsupported."""
+    counted = input_elements(row) * (2 if batch_norm_affine(row) else 1)
+    spec = row.spec
+    op = "aten::mul" if spec.scale and not spec.center else "aten::add" if spec.center and not spec.scale else None
+    return tools.fvcore_outcome(counted, tools.fvcore_unsupported([op]) if op else "")
+
+
+counted_as("BatchNormalization", torch=tools.torch_no_formula, thop=thop_batch_normalization,
+           ptflops=ptflops_batch_normalization, fvcore=fvcore_batch_normalization)
+
+
+def thop_layer_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.LayerNorm -> `count_normalization`: 2 · x.numel(), doubled if elementwise_affine (the export's `scale`)."""
+    return 2 * input_elements(row) * (2 if row.spec.scale else 1)
+
+
+def ptflops_layer_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.LayerNorm -> `bn_flops_counter_hook`: input.numel(); nn.LayerNorm has no `affine` attribute, so never doubled."""
+    return input_elements(row)
+
+
+def fvcore_norm(row: LayerRow) -> sympy.Expr:
+    """aten::layer_norm / aten::group_norm -> `norm_flop_counter(2)`: input numel · (5 if a weight is given else 4)."""
+    return input_elements(row) * (5 if row.spec.scale else 4)
+
+
+counted_as("LayerNormalization", torch=tools.torch_no_formula, thop=thop_layer_normalization,
+           ptflops=ptflops_layer_normalization, fvcore=fvcore_norm)
+
+
+def thop_group_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.GroupNorm is not in `register_hooks`: no rule, 0."""
+    return ZERO
+
+
+def ptflops_group_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.GroupNorm -> `bn_flops_counter_hook`: input.numel(), doubled if affine."""
+    return input_elements(row) * (2 if row.spec.scale else 1)
+
+
+counted_as("GroupNormalization", torch=tools.torch_no_formula, thop=thop_group_normalization,
+           ptflops=ptflops_group_normalization, fvcore=fvcore_norm)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("BatchNormalization")
+def torch_batch_normalization(layer: BatchNormalization, plan: LayerPlan) -> Construct:
+    rank = len(plan.input_shape) + 1  # with the batch axis, as Keras counts `axis`
+    axis = layer.axis + rank if layer.axis < 0 else layer.axis
+    if rank > 5:
+        raise plan.error(f"BatchNormalization of a rank-{rank} input (with the batch axis) has no torch "
+                         "counterpart (nn.BatchNorm1d/2d/3d take rank 2 to 5)")
+    return Construct.of(
+        "BatchNorm",
+        channels=plan.input_shape[axis - 1],
+        axis=axis,
+        rank=rank,
+        epsilon=layer.epsilon,
+        momentum=round(1 - layer.momentum, 12),  # torch's momentum weighs the new batch, Keras' the running value
+        center=layer.center,
+        scale=layer.scale,
+    )
+
+
+@KERAS_BUILDERS.register("BatchNormalization")
+def keras_batch_normalization(layer: BatchNormalization, plan: LayerPlan) -> Construct:
+    return Construct.of("BatchNormalization", axis=layer.axis, momentum=layer.momentum, epsilon=layer.epsilon,
+                        center=layer.center, scale=layer.scale)
+
+
+@TORCH_BUILDERS.register("LayerNormalization")
+def torch_layer_normalization(layer: LayerNormalization, plan: LayerPlan) -> Construct:
+    axes = trailing_axes(layer, plan)
+    if layer.center and not layer.scale:
+        raise plan.error("LayerNormalization with center but no scale has no torch.nn.LayerNorm counterpart")
+    return Construct.of("LayerNorm", shape=tuple(plan.input_shape[a - 1] for a in axes), epsilon=layer.epsilon,
+                        center=layer.center, scale=layer.scale)
+
+
+@KERAS_BUILDERS.register("LayerNormalization")
+def keras_layer_normalization(layer: LayerNormalization, plan: LayerPlan) -> Construct:
+    axis = tuple(layer.axis) if isinstance(layer.axis, list) else layer.axis
+    return Construct.of("LayerNormalization", axis=axis, epsilon=layer.epsilon, center=layer.center, scale=layer.scale)
+
+
+@TORCH_BUILDERS.register("GroupNormalization")
+def torch_group_normalization(layer: GroupNormalization, plan: LayerPlan) -> Construct:
+    rank = len(plan.input_shape) + 1
+    if (layer.axis + rank if layer.axis < 0 else layer.axis) != rank - 1:
+        raise plan.error("GroupNormalization is exported to torch only over the last axis")
+    if layer.center != layer.scale:
+        raise plan.error("GroupNormalization with only one of center / scale has no torch.nn.GroupNorm counterpart")
+    channels = plan.input_shape[-1]
+    groups = channels if layer.groups == -1 else plan.int(layer.groups)
+    return Construct.of("GroupNorm", groups=groups, channels=channels, epsilon=layer.epsilon, affine=layer.scale)
+
+
+@KERAS_BUILDERS.register("GroupNormalization")
+def keras_group_normalization(layer: GroupNormalization, plan: LayerPlan) -> Construct:
+    groups = -1 if layer.groups == -1 else plan.int(layer.groups)
+    return Construct.of("GroupNormalization", groups=groups, axis=layer.axis, epsilon=layer.epsilon,
+                        center=layer.center, scale=layer.scale)
+
+
+def trailing_axes(layer: PerSampleNormalization, plan: LayerPlan) -> list[int]:
+    """The normalized axes (Keras' numbering, with the batch axis), which torch's LayerNorm needs to be the last
+    ones."""
+    rank = len(plan.input_shape)
+    axes = sorted({(a + rank + 1 if a < 0 else a) for a in (layer.axis if isinstance(layer.axis, list) else [layer.axis])})
+    if axes != list(range(rank + 1 - len(axes), rank + 1)):
+        raise plan.error(f"{layer.type} over axes {layer.axis} is exported to torch only over trailing axes")
+    return axes
+

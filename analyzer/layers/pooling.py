@@ -13,17 +13,24 @@ Global pooling over the n = prod(spatial) positions: max n - 1, average n per ch
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 from pydantic import StrictBool, model_validator
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
 from analyzer.layers.convolutional import AXIS_NAMES, note_unread_tail
-from analyzer.layers.registry import register
+from analyzer.layers.registry import counted_as, register
 from analyzer.layers.sizes import OptionalSizes
 from analyzer.spec.fields import Sizes
-from analyzer.symbolic import floor_div, product, render
+from analyzer.symbolic import ZERO, floor_div, product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class PoolingSpec(LayerSpec):
@@ -136,3 +143,108 @@ class GlobalAveragePooling2D(GlobalPoolingSpec):
 
 for _pool in (GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D):
     register(_pool)(global_pooling)
+
+# -- what each counting tool counts on the torch export (torch_modules.pooling: Pool, GlobalPool) --
+
+POOLS = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D")
+GLOBAL_POOLS = ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")
+
+
+@dataclass(frozen=True)
+class PoolCall:
+    """One nn.MaxPoolNd / nn.AvgPoolNd module as the export calls it (torch_modules.pooling.Pool)."""
+
+    kind: str  # "max" or "average"
+    input_elements: sympy.Expr  # what the pool module sees (padded for 'same')
+    output_elements: sympy.Expr
+    padded_spatial: sympy.Expr  # cells of one padded channel
+    output_spatial: sympy.Expr
+    same: bool
+
+
+def pool_call(row: LayerRow) -> PoolCall:
+    """'same' pads each spatial axis of n to (out - 1)·s + k (at least n) before pooling; average 'same' pools
+    the padded input and a one-channel map of ones, then divides."""
+    spec = row.spec
+    (shape,) = row.input_shapes
+    strides = spec.strides or spec.pool_size
+    spatial = shape[:-1]
+    channels = shape[-1]
+    same = spec.padding == "same"
+    if same:
+        padded = [sympy.Max(floor_div(n - 1, s) * s + k, n) for n, k, s in zip(spatial, spec.pool_size, strides, strict=True)]
+    else:
+        padded = list(spatial)
+    padded_spatial = product(padded)
+    output_spatial = product(row.output_shape[:-1])
+    return PoolCall("max" if row.type.startswith("Max") else "average", padded_spatial * channels,
+                    output_spatial * channels, padded_spatial, output_spatial, same)
+
+
+def thop_pooling(row: LayerRow) -> sympy.Expr:
+    """nn.MaxPoolNd -> `zero_ops`; nn.AvgPoolNd -> `count_avgpool` -> `calculate_avgpool`: y.numel() per call. An
+    average 'same' pool is called twice: on the padded input and on a one-channel map of ones."""
+    pool = pool_call(row)
+    if pool.kind == "max":
+        return ZERO
+    return pool.output_elements + (pool.output_spatial if pool.same else ZERO)
+
+
+def ptflops_pooling(row: LayerRow) -> sympy.Expr:
+    """nn.MaxPoolNd / nn.AvgPoolNd -> `pool_flops_counter_hook`: input.numel(); their forward calls the patched
+    F.max_poolNd / F.avg_poolNd, which adds input.numel() again. 'same' pools the padded input; average 'same'
+    also pools a one-channel map of ones."""
+    pool = pool_call(row)
+    count = 2 * pool.input_elements
+    if pool.kind == "average" and pool.same:
+        count += 2 * pool.padded_spatial
+    return count
+
+
+def fvcore_pooling(row: LayerRow) -> tools.Outcome:
+    """aten::max_poolNd / aten::avg_poolNd are unsupported (only adaptive_avg_pool2d has a handle); average 'same'
+    also divides (aten::div)."""
+    pool = pool_call(row)
+    rank = len(row.output_shape) - 1
+    ops = [f"aten::{'max' if pool.kind == 'max' else 'avg'}_pool{rank}d"]
+    if pool.kind == "average" and pool.same:
+        ops.append("aten::div")
+    return tools.Skipped(tools.fvcore_unsupported(ops))
+
+
+def fvcore_global_pooling(row: LayerRow) -> tools.Outcome:
+    """The export reduces with torch.amax / torch.mean: aten::amax / aten::mean are unsupported."""
+    return tools.Skipped(tools.fvcore_unsupported(["aten::amax" if "Max" in row.type else "aten::mean"]))
+
+
+counted_as(*POOLS, torch=tools.torch_no_formula, thop=thop_pooling, ptflops=ptflops_pooling, fvcore=fvcore_pooling)
+counted_as(*GLOBAL_POOLS, torch=tools.torch_no_formula, thop=tools.thop_not_a_module,
+           ptflops=tools.ptflops_not_patched, fvcore=fvcore_global_pooling)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register(*POOLS)
+def torch_pooling(layer: PoolingSpec, plan: LayerPlan) -> Construct:
+    pool_size = plan.ints(layer.pool_size)
+    strides = plan.ints(layer.strides) if layer.strides is not None else pool_size
+    return Construct.of("Pool", kind="max" if layer.type.startswith("Max") else "average", pool_size=pool_size,
+                        strides=strides, padding=layer.padding)
+
+
+@KERAS_BUILDERS.register(*POOLS)
+def keras_pooling(layer: PoolingSpec, plan: LayerPlan) -> Construct:
+    strides = plan.ints(layer.strides) if layer.strides is not None else None
+    return Construct.of(layer.type, pool_size=one_or_tuple(plan.ints(layer.pool_size)),
+                        strides=one_or_tuple(strides) if strides else None, padding=layer.padding)
+
+
+@TORCH_BUILDERS.register(*GLOBAL_POOLS)
+def torch_global_pooling(layer: GlobalPoolingSpec, plan: LayerPlan) -> Construct:
+    return Construct.of("GlobalPool", kind="max" if "Max" in layer.type else "average", rank=len(plan.input_shape) - 1,
+                        keepdims=layer.keepdims)
+
+
+@KERAS_BUILDERS.register(*GLOBAL_POOLS)
+def keras_global_pooling(layer: GlobalPoolingSpec, plan: LayerPlan) -> Construct:
+    return Construct.of(layer.type, keepdims=layer.keepdims)

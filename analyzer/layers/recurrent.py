@@ -30,15 +30,23 @@ initial state adds nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+import sympy
 from pydantic import StrictBool, StrictInt
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
+from analyzer.layers.torch_ops import ACTIVATION_OPS, Activation, Linear, has_bias
 from analyzer.spec.fields import Rate, Size
-from analyzer.symbolic import render
+from analyzer.symbolic import ONE, ZERO, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 @dataclass(frozen=True)
@@ -152,3 +160,238 @@ for _rnn in (SimpleRNN, LSTM, GRU):
     register(_rnn)(recurrent)
 
 RECURRENT_TYPES: tuple[type[RecurrentSpec], ...] = (SimpleRNN, LSTM, GRU)
+
+# -- what each counting tool counts on the torch export (torch_modules.recurrent: nn.GRU, or a loop of nn.Linear) --
+
+RECURRENT = ("GRU", "LSTM", "SimpleRNN")
+GATES = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}
+LOOP_OPS = {  # the elementwise ops of one step of each loop (the * + - operators)
+    "GRU": ("aten::add", "aten::mul", "aten::rsub"),
+    "LSTM": ("aten::add", "aten::mul"),
+    "SimpleRNN": ("aten::add",),
+}
+
+
+@dataclass(frozen=True)
+class NativeRnn:
+    """One call of torch.nn.GRU (batch_first) over `steps` steps."""
+
+    steps: sympy.Expr
+    input_size: sympy.Expr
+    units: sympy.Expr
+    bias: bool
+
+
+def recurrent_dims(row: LayerRow) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    steps, features = row.input_shapes[0]
+    return steps, features, row.spec.units
+
+
+def gru_resets_after(row: LayerRow) -> bool:
+    """reset_after=True, or cudnn_compatible (Keras 2's CuDNNGRU computes reset_after=True)."""
+    return bool(row.spec.reset_after or getattr(row.spec, "cudnn_compatible", False))
+
+
+def native_rnn(row: LayerRow, native_gru: bool) -> NativeRnn | None:
+    """The torch.nn.GRU the export uses, or None when it writes a loop (KerasGRU, KerasLSTM, KerasRNN): a GRU
+    with tanh and sigmoid that resets after (or any such GRU with native_gru). LSTMs are always loops."""
+    steps, features, units = recurrent_dims(row)
+    spec = row.spec
+    standard = getattr(spec, "activation", None) == "tanh" and getattr(spec, "recurrent_activation", None) == "sigmoid"
+    if row.type == "GRU" and standard and (gru_resets_after(row) or native_gru):
+        return NativeRnn(steps, features, units, has_bias(row))
+    return None
+
+
+def loop_linears(row: LayerRow) -> list[Linear]:
+    """The nn.Linear calls of a recurrent loop: the input kernel once over the sequence, the recurrent
+    kernel(s) once per step. KerasGRU: recurrent_zr and recurrent_h (no bias), or, resetting after,
+    recurrent_kernel with a bias; KerasLSTM: recurrent_kernel, with a bias only if cudnn_compatible;
+    KerasRNN: recurrent_kernel without bias."""
+    steps, features, units = recurrent_dims(row)
+    bias = has_bias(row)
+    gates = GATES[row.type]
+    kernel = Linear(ONE, steps, features, gates * units, bias)
+    if row.type == "GRU" and not gru_resets_after(row):
+        return [kernel, Linear(steps, ONE, units, 2 * units, False), Linear(steps, ONE, units, units, False)]
+    recurrent_bias = bias and (row.type == "GRU" or (row.type == "LSTM" and bool(row.spec.cudnn_compatible)))
+    return [kernel, Linear(steps, ONE, units, gates * units, recurrent_bias)]
+
+
+def loop_activations(row: LayerRow) -> list[Activation]:
+    """Activation calls of a recurrent loop per the export: GRU z, r (recurrent) and hh; LSTM i, f, o
+    (recurrent), g and c; SimpleRNN one, each on `units` elements once per step."""
+    steps, _, units = recurrent_dims(row)
+    spec = row.spec
+    if row.type == "SimpleRNN":
+        calls = [(spec.activation, 1)]
+    elif row.type == "GRU":
+        calls = [(spec.recurrent_activation, 2), (spec.activation, 1)]
+    else:
+        calls = [(spec.recurrent_activation, 3), (spec.activation, 2)]
+    return [Activation(name, units, steps * n) for name, n in calls if name != "linear"]
+
+
+def torch_recurrent(row: LayerRow) -> sympy.Expr:
+    """nn.GRU on CPU decomposes to mm/addmm: the input projection (T x I)·(I x 3H) and one (1 x H)·(H x 3H) per step,
+    `mm_flop` each: 2 · T · 3H · (I + H); a loop's nn.Linear calls (KerasGRU, KerasLSTM, KerasRNN) give the same,
+    2 · T · G·H · (I + H) for G gate blocks."""
+    steps, features, units = recurrent_dims(row)
+    return 2 * steps * GATES[row.type] * units * (features + units)
+
+
+def _thop(row: LayerRow, native_gru: bool) -> sympy.Expr:
+    rnn = native_rnn(row, native_gru)
+    if rnn is not None:
+        i, h = rnn.input_size, rnn.units
+        cell = 3 * ((h + i) * h + h) + (6 * h if rnn.bias else 0) + h + 3 * h  # _count_gru_cell
+        return rnn.steps * cell
+    return sympy.Add(*(tools.thop_linear(linear) for linear in loop_linears(row)))
+
+
+def thop_recurrent(row: LayerRow) -> sympy.Expr:
+    """nn.GRU -> `count_gru` -> `_count_gru_cell` per step: 3·((H + I)·H + H) + 6H with bias + H (r hadamard) + 3H
+    (h' = (1 - z)·n + z·h), times the steps. A loop (KerasGRU/KerasLSTM/KerasRNN) counts its nn.Linear calls
+    with `count_linear`, and nothing for the gate arithmetic."""
+    return _thop(row, native_gru=True)
+
+
+def thop_loop_gru(row: LayerRow) -> sympy.Expr:
+    """As `thop_recurrent`, for to_torch's default: a reset_after=False GRU is KerasGRU, `count_linear` per call."""
+    return _thop(row, native_gru=False)
+
+
+def _ptflops(row: LayerRow, native_gru: bool) -> sympy.Expr:
+    rnn = native_rnn(row, native_gru)
+    if rnn is not None:
+        i, h = rnn.input_size, rnn.units
+        step = 3 * h * i + 3 * h * h + h + 3 * h + 3 * h  # rnn_flops: W_ih, W_hh, r hadamard, both states, last ops
+        return rnn.steps * (step + (6 * h if rnn.bias else ZERO))
+    linears = sum((tools.ptflops_linear(linear) for linear in loop_linears(row)), ZERO)
+    return linears + tools.ptflops_activations(loop_activations(row))
+
+
+def ptflops_recurrent(row: LayerRow) -> sympy.Expr:
+    """nn.GRU -> `rnn_flops_counter_hook` + `rnn_flops` per step: numel(W_ih) + numel(W_hh) + H (r hadamard) + 3H
+    (adding both states) + 3H (last hadamards and add) + len(b_ih) + len(b_hh) with bias; times batch · seq_length.
+    A loop (KerasGRU, KerasLSTM, KerasRNN) counts its nn.Linear calls (`linear_flops_counter_hook`) and its patched
+    activations."""
+    return _ptflops(row, native_gru=True)
+
+
+def ptflops_loop_gru(row: LayerRow) -> sympy.Expr:
+    """As `ptflops_recurrent`, for to_torch's default: a reset_after=False GRU is KerasGRU (nn.Linear calls)."""
+    return _ptflops(row, native_gru=False)
+
+
+def _fvcore(row: LayerRow, native_gru: bool) -> tools.Outcome:
+    if native_rnn(row, native_gru) is not None:
+        return tools.Skipped("aten::gru (torch.nn.GRU) is unsupported")
+    linears = sum((linear.macs for linear in loop_linears(row)), ZERO)
+    ops = [*LOOP_OPS[row.type], *(op for a in loop_activations(row) for op in ACTIVATION_OPS[a.name])]
+    return tools.Skipped(f"gate arithmetic: {tools.fvcore_unsupported(ops)}", linears)
+
+
+def fvcore_recurrent(row: LayerRow) -> tools.Outcome:
+    """torch.nn.GRU traces to aten::gru, which fvcore has no handle for (fvcore#98): the whole layer counts 0.
+    A loop (KerasGRU, KerasLSTM, KerasRNN) counts its nn.Linear calls (`linear_flop_jit`,
+    prod(input) · out_features each); its gate arithmetic (aten::add, mul, rsub, sigmoid, tanh) is unsupported."""
+    return _fvcore(row, native_gru=True)
+
+
+def fvcore_loop_gru(row: LayerRow) -> tools.Outcome:
+    """As `fvcore_recurrent`, for to_torch's default: a reset_after=False GRU is KerasGRU, counted by its nn.Linear
+    calls."""
+    return _fvcore(row, native_gru=False)
+
+
+counted_as("GRU", torch=torch_recurrent, thop=thop_recurrent, ptflops=ptflops_recurrent, fvcore=fvcore_recurrent,
+           loop_gru=dict(thop=thop_loop_gru, ptflops=ptflops_loop_gru, fvcore=fvcore_loop_gru))
+counted_as("LSTM", "SimpleRNN", torch=torch_recurrent, thop=thop_recurrent, ptflops=ptflops_recurrent,
+           fvcore=fvcore_recurrent)
+
+
+# -- export --
+
+def _loop_state(layer: RecurrentSpec) -> dict[str, object]:
+    return dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
+                return_state=layer.return_state or None)
+
+
+@TORCH_BUILDERS.register("GRU")
+def torch_gru(layer: GRU, plan: LayerPlan) -> Construct:
+    """nn.GRU computes Keras' reset_after=True GRU with sigmoid/tanh; anything else gets KerasGRU,
+    a loop over time with nn.Linear kernels. `native_gru=True` exports every GRU with sigmoid/tanh as
+    nn.GRU, as a straightforward port does (for reset_after=False that is another function: same
+    MACs, 3*units more bias parameters); other activations stay loops."""
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
+    units = plan.int(layer.units)
+    standard = layer.activation == "tanh" and layer.recurrent_activation == "sigmoid"
+    reset_after = layer.reset_after or layer.cudnn_compatible  # Keras 2's CuDNNGRU computes reset_after=True
+    if standard and (reset_after or plan.options.get("native_gru")):
+        return Construct.of("GRU", input_size=features, units=units, use_bias=plan.use_bias(layer.use_bias),
+                            **_loop_state(layer))
+    return Construct.of(
+        "KerasGRU",
+        input_size=features,
+        units=units,
+        activation=layer.activation,
+        recurrent_activation=layer.recurrent_activation,
+        use_bias=plan.use_bias(layer.use_bias),
+        reset_after=reset_after,
+        **_loop_state(layer),
+    )
+
+
+@TORCH_BUILDERS.register("SimpleRNN")
+def torch_simple_rnn(layer: SimpleRNN, plan: LayerPlan) -> Construct:
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
+    return Construct.of("KerasRNN", input_size=features, units=plan.int(layer.units), activation=layer.activation,
+                        use_bias=plan.use_bias(layer.use_bias), **_loop_state(layer))
+
+
+@TORCH_BUILDERS.register("LSTM")
+def torch_lstm(layer: LSTM, plan: LayerPlan) -> Construct:
+    """KerasLSTM, a loop with nn.Linear kernels (nn.LSTM's fused CPU kernel is invisible to
+    FlopCounterMode); cudnn_compatible adds the second bias vector of CuDNNLSTM and nn.LSTM."""
+    _steps, features = plan.input_shapes[0]  # then the initial state, if any
+    return Construct.of("KerasLSTM", input_size=features, units=plan.int(layer.units), activation=layer.activation,
+                        recurrent_activation=layer.recurrent_activation, use_bias=plan.use_bias(layer.use_bias),
+                        return_sequences=layer.return_sequences, go_backwards=layer.go_backwards,
+                        recurrent_bias=layer.cudnn_compatible, return_state=layer.return_state or None)
+
+
+@KERAS_BUILDERS.register("GRU")
+def keras_gru(layer: GRU, plan: LayerPlan) -> Construct:
+    # cudnn_compatible: Keras 2's CuDNNGRU, which computes reset_after=True (its two bias vectors)
+    return Construct.of(
+        "GRU",
+        units=plan.int(layer.units),
+        activation=layer.activation,
+        recurrent_activation=layer.recurrent_activation,
+        use_bias=plan.use_bias(layer.use_bias),
+        reset_after=layer.reset_after or layer.cudnn_compatible,
+        return_sequences=layer.return_sequences,
+        return_state=layer.return_state or None,
+        go_backwards=layer.go_backwards,
+        dropout=layer.dropout,
+        recurrent_dropout=layer.recurrent_dropout,
+    )
+
+
+@KERAS_BUILDERS.register("SimpleRNN")
+def keras_simple_rnn(layer: SimpleRNN, plan: LayerPlan) -> Construct:
+    return Construct.of("SimpleRNN", units=plan.int(layer.units), activation=layer.activation,
+                        use_bias=plan.use_bias(layer.use_bias), return_sequences=layer.return_sequences,
+                        return_state=layer.return_state or None, go_backwards=layer.go_backwards, dropout=layer.dropout,
+                        recurrent_dropout=layer.recurrent_dropout)
+
+
+@KERAS_BUILDERS.register("LSTM")
+def keras_lstm(layer: LSTM, plan: LayerPlan) -> Construct:
+    # cudnn_compatible (Keras 2's CuDNNLSTM): Keras 3 has no layer with its second bias vector; the two
+    # only ever add up, so a Keras 3 LSTM computes the same function with 4*units fewer params.
+    return Construct.of("LSTM", units=plan.int(layer.units), activation=layer.activation,
+                        recurrent_activation=layer.recurrent_activation, use_bias=plan.use_bias(layer.use_bias),
+                        return_sequences=layer.return_sequences, return_state=layer.return_state or None,
+                        go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout)

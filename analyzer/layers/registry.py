@@ -1,51 +1,49 @@
-"""The table of layer types: Keras class name -> (spec model, handler).
+"""The table of layer types: Keras class name -> (spec model, handler, convention rules).
 
-Each layer module registers its handlers with `@register(SpecModel)`; a second
-registration of the same type is a programming error and raises at import.
+Each family module of analyzer/layers/ registers, next to the layer itself, its
+handler with `@register(SpecModel)` (shape, params and forward cost) and what each
+counting tool counts for it with `counted_as(type, torch=..., thop=..., ...)`; its
+torch and Keras builders go in analyzer/layers/builders.py's tables the same way. A
+second registration of the same type is a programming error and raises at import.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
+from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 
 Handler = Callable[[Any, list[Shape], LayerContext], LayerResult]
 H = TypeVar("H", bound=Handler)
+Rule = Callable[[Any], Any]  # LayerRow -> sympy.Expr | Skipped (analyzer/layers/tool_rules.py)
+
+INPUT_LAYER = "InputLayer"  # not a spec layer type, but a row of every report that the conventions count
 
 
-@dataclass(frozen=True)
+@dataclass
 class LayerKind:
     type_name: str
     spec_model: type[LayerSpec]
     handler: Handler
 
 
-# Which module of analyzer/layers/ registers each type. A module is imported the first time one of its
-# types is looked up: building the pydantic models of all 51 types costs ~0.1 s at start-up, and a
-# spec uses a few families. tests/layers/test_registry.py checks this table against the registrations.
+def _spec_types(module: Path) -> list[str]:
+    return re.findall(r'^\s+type: Literal\["(\w+)"\]', module.read_text(encoding="utf-8"), re.MULTILINE)
+
+
+# Which module of analyzer/layers/ defines each type, read off the modules' `type: Literal["..."]` lines, so a new
+# type is declared by its family module alone. A module is imported the first time one of its types is looked up:
+# building the pydantic models of every type costs ~0.1 s at start-up, and a spec uses a few families.
+# tests/layers/test_registry.py checks this table against the registrations.
 TYPE_MODULES: dict[str, str] = {
-    **dict.fromkeys(["Activation", "Softmax"], "activations"),
-    "MultiHeadAttention": "attention",
-    **dict.fromkeys(["Conv1DTranspose", "Conv2DTranspose"], "conv_transpose"),
-    **dict.fromkeys(["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
-                     "SeparableConv2D"], "convolutional"),
-    "Dense": "dense",
-    "Lambda": "elementwise",
-    "Embedding": "embedding",
-    **dict.fromkeys(["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"], "merging"),
-    **dict.fromkeys(["BatchNormalization", "GroupNormalization", "LayerNormalization"], "normalization"),
-    **dict.fromkeys(["AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-                     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPooling1D", "MaxPooling2D"], "pooling"),
-    **dict.fromkeys(["GRU", "LSTM", "SimpleRNN"], "recurrent"),
-    **dict.fromkeys(["Dropout", "GaussianDropout", "GaussianNoise"], "regularization"),
-    **dict.fromkeys(["Flatten", "Permute", "RepeatVector", "Reshape"], "reshaping"),
-    **dict.fromkeys(["Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"],
-                    "resizing"),
-    **dict.fromkeys(["Bidirectional", "TimeDistributed"], "wrappers"),
+    type_name: module.stem
+    for module in sorted(Path(__file__).parent.glob("*.py"))
+    for type_name in _spec_types(module)
 }
 
 
@@ -84,8 +82,50 @@ def register(spec_model: type[LayerSpec]) -> Callable[[H], H]:
         if type_name in LAYERS.registered:
             raise RuntimeError(f"duplicate registration for layer type {type_name!r}")
         if type_name not in TYPE_MODULES:
-            raise RuntimeError(f"layer type {type_name!r} is missing from analyzer/layers/registry.py TYPE_MODULES")
+            raise RuntimeError(f"layer type {type_name!r} is not declared as `type: Literal[{type_name!r}]` in a module "
+                               "of analyzer/layers/")
         LAYERS.registered[type_name] = LayerKind(type_name, spec_model, handler)
         return handler
 
     return decorator
+
+
+@dataclass
+class ConventionTable:
+    """Layer type -> profile name -> rule, as the families declare them with `counted_as`."""
+
+    rules: dict[str, dict[str, Rule]] = field(default_factory=dict)
+    # Rules that replace `rules` when the export writes GRUs that nn.GRU cannot compute as loops
+    # (to_torch(native_gru=False), its default); `rules` count the straightforward port (native_gru=True).
+    loop_gru: dict[str, dict[str, Rule]] = field(default_factory=dict)
+
+    def rule(self, profile: str, type_name: str, native_gru: bool = True) -> Rule | None:
+        if type_name in LAYERS:
+            LAYERS[type_name]
+        if not native_gru and profile in self.loop_gru.get(type_name, {}):
+            return self.loop_gru[type_name][profile]
+        return self.rules.get(type_name, {}).get(profile)
+
+    def for_profile(self, profile: str, native_gru: bool = True) -> dict[str, Rule]:
+        """Every layer type's rule for `profile` (all families imported first)."""
+        LAYERS.load_all()
+        out = {t: rules[profile] for t, rules in self.rules.items() if profile in rules}
+        if not native_gru:
+            out.update({t: rules[profile] for t, rules in self.loop_gru.items() if profile in rules})
+        return out
+
+
+CONVENTIONS = ConventionTable()
+
+
+def counted_as(*type_names: str, loop_gru: Mapping[str, Rule] | None = None, **rules: Rule) -> None:
+    """Declare what each counting tool (a profile name: torch, thop, ptflops, fvcore) counts for these layer types;
+    `loop_gru`: the rules that differ when the export writes a GRU as a loop (to_torch's default)."""
+    for type_name in type_names:
+        if type_name not in TYPE_MODULES and type_name != INPUT_LAYER:
+            raise RuntimeError(f"convention rules for unknown layer type {type_name!r}")
+        if type_name in CONVENTIONS.rules:
+            raise RuntimeError(f"duplicate convention rules for layer type {type_name!r}")
+        CONVENTIONS.rules[type_name] = dict(rules)
+        if loop_gru:
+            CONVENTIONS.loop_gru[type_name] = dict(loop_gru)

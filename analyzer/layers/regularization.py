@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
 from analyzer.spec.fields import Rate, Real
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
 
 
 class Dropout(LayerSpec):
@@ -35,3 +40,33 @@ class GaussianNoise(LayerSpec):
 
 register(GaussianDropout)(dropout)
 register(GaussianNoise)(dropout)
+
+# The identity at inference: no tool counts anything (tool_rules.COST_FREE says why, per tool).
+counted_as("Dropout", "GaussianDropout", "GaussianNoise", **tools.COST_FREE)
+
+
+# -- export --
+
+@TORCH_BUILDERS.register("Dropout")
+def torch_dropout(layer: Dropout, plan: LayerPlan) -> Construct:
+    return Construct.of("nn.Dropout", p=layer.rate)
+
+
+@TORCH_BUILDERS.register("GaussianNoise", "GaussianDropout")
+def torch_noise(layer: GaussianNoise | GaussianDropout, plan: LayerPlan) -> Construct:
+    return Construct.of("nn.Identity")  # the identity at inference, as in Keras
+
+
+@KERAS_BUILDERS.register("Dropout")
+def keras_dropout(layer: Dropout, plan: LayerPlan) -> Construct:
+    return Construct.of("Dropout", rate=layer.rate, seed=layer.seed)
+
+
+@KERAS_BUILDERS.register("GaussianNoise")
+def keras_gaussian_noise(layer: GaussianNoise, plan: LayerPlan) -> Construct:
+    return Construct.of("GaussianNoise", stddev=layer.stddev, seed=layer.seed)
+
+
+@KERAS_BUILDERS.register("GaussianDropout")
+def keras_gaussian_dropout(layer: GaussianDropout, plan: LayerPlan) -> Construct:
+    return Construct.of("GaussianDropout", rate=layer.rate, seed=layer.seed)

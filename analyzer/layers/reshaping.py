@@ -3,15 +3,20 @@ repeat data); Reshape checks element counts."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import sympy
 from pydantic import StrictInt
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
-from analyzer.layers.registry import register
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.registry import counted_as, register
 from analyzer.spec.fields import ReshapeDims, Size
 from analyzer.symbolic import product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
 
 
 class Reshape(LayerSpec):
@@ -83,3 +88,37 @@ def repeat_vector(layer: RepeatVector, inputs: list[Shape], ctx: LayerContext) -
     if len(shape) != 1:
         ctx.fail(f"expects an input of rank 1 (features), got rank {len(shape)}")
     return LayerResult((layer.n, shape[0]))
+
+# Data movement: no tool counts anything (tool_rules.COST_FREE says why, per tool).
+counted_as("Reshape", "Flatten", "Permute", "RepeatVector", **tools.COST_FREE)
+
+
+# -- export --
+
+# keras.layers.X or torch_modules' X, with the same arguments, for all but Flatten.
+@TORCH_BUILDERS.register("Reshape")
+@KERAS_BUILDERS.register("Reshape")
+def reshape_builder(layer: Reshape, plan: LayerPlan) -> Construct:
+    return Construct.of("Reshape", target_shape=plan.output_shape)  # any -1 already resolved
+
+
+@TORCH_BUILDERS.register("Flatten")
+def torch_flatten(layer: Flatten, plan: LayerPlan) -> Construct:
+    return Construct.of("nn.Flatten")  # the data is channels-last already, so this is Keras' order
+
+
+@KERAS_BUILDERS.register("Flatten")
+def keras_flatten(layer: Flatten, plan: LayerPlan) -> Construct:
+    return Construct.of("Flatten")
+
+
+@TORCH_BUILDERS.register("Permute")
+@KERAS_BUILDERS.register("Permute")
+def permute_builder(layer: Permute, plan: LayerPlan) -> Construct:
+    return Construct.of("Permute", dims=tuple(layer.dims))
+
+
+@TORCH_BUILDERS.register("RepeatVector")
+@KERAS_BUILDERS.register("RepeatVector")
+def repeat_vector_builder(layer: RepeatVector, plan: LayerPlan) -> Construct:
+    return Construct.of("RepeatVector", n=plan.int(layer.n))

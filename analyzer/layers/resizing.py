@@ -9,17 +9,22 @@ counted, like BatchNormalization's folded constants).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 from pydantic import model_validator
 
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.convolutional import AXIS_NAMES
-from analyzer.layers.registry import register
+from analyzer.layers.registry import counted_as, register
 from analyzer.layers.sizes import OneDPairs, TwoDPairs
 from analyzer.spec.fields import Size, Sizes
 from analyzer.symbolic import product, render
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
 
 ONE, TWO, ZERO = sympy.Integer(1), sympy.Integer(2), sympy.Integer(0)
 BILINEAR_FLOPS = 7  # per output element, see the module docstring
@@ -121,3 +126,48 @@ register(ZeroPadding1D)(zero_padding)
 register(ZeroPadding2D)(zero_padding)
 register(Cropping1D)(cropping)
 register(Cropping2D)(cropping)
+
+# Data movement: no tool counts anything (tool_rules.COST_FREE says why, per tool).
+counted_as("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D",
+           **tools.COST_FREE)
+
+
+# -- export --
+
+def int_pairs(plan: LayerPlan, pairs: Any) -> tuple[tuple[int, int], ...]:
+    return tuple((plan.int(a), plan.int(b)) for a, b in pairs)
+
+
+PADDING_FIELD = {"ZeroPadding": "padding", "Cropping": "cropping"}
+
+
+@TORCH_BUILDERS.register("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D")
+def torch_padding(layer: PaddingSpec, plan: LayerPlan) -> Construct:
+    module = layer.type[:-2]  # torch_modules' ZeroPadding / Cropping, for 1-D and 2-D alike
+    field = PADDING_FIELD[module]
+    return Construct.of(module, **{field: int_pairs(plan, getattr(layer, field))})
+
+
+@KERAS_BUILDERS.register("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D")
+def keras_padding(layer: PaddingSpec, plan: LayerPlan) -> Construct:
+    field = PADDING_FIELD[layer.type[:-2]]
+    pairs = int_pairs(plan, getattr(layer, field))
+    return Construct.of(layer.type, **{field: pairs[0] if len(pairs) == 1 else pairs})
+
+
+@TORCH_BUILDERS.register("UpSampling1D", "UpSampling2D")
+def torch_up_sampling(layer: UpSampling1D | UpSampling2D, plan: LayerPlan) -> Construct:
+    if getattr(layer, "interpolation", "nearest") != "nearest":
+        raise plan.error(f"interpolation {layer.interpolation!r} is not exported to torch yet (only 'nearest')")
+    size = plan.ints(layer.size) if isinstance(layer.size, tuple) else (plan.int(layer.size),)
+    return Construct.of("UpSampling", size=size)
+
+
+@KERAS_BUILDERS.register("UpSampling1D")
+def keras_up_sampling_1d(layer: UpSampling1D, plan: LayerPlan) -> Construct:
+    return Construct.of("UpSampling1D", size=plan.int(layer.size))
+
+
+@KERAS_BUILDERS.register("UpSampling2D")
+def keras_up_sampling_2d(layer: UpSampling2D, plan: LayerPlan) -> Construct:
+    return Construct.of("UpSampling2D", size=plan.ints(layer.size), interpolation=layer.interpolation)

@@ -18,15 +18,23 @@ TimeDistributed: the inner layer applied to each of the T slices of the input
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import sympy
 from pydantic import BeforeValidator, ValidationError, ValidationInfo
 
 from analyzer.errors import did_you_mean
+from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
 from analyzer.layers.recurrent import RECURRENT_TYPES, require_state_shapes
-from analyzer.layers.registry import LAYERS, register
+from analyzer.layers.registry import LAYERS, counted_as, register
 from analyzer.symbolic import ZERO, product
+
+if TYPE_CHECKING:
+    from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 MERGE_FLOPS = {"concat": 0, "sum": 1, "mul": 1, "ave": 2}
 
@@ -136,3 +144,120 @@ def time_distributed(layer: TimeDistributed, inputs: list[Shape], ctx: LayerCont
     steps = shape[0]
     one = inner_result(layer.layer, shape[1:], ctx)
     return scaled(one, steps, (steps, *one.output_shape))
+
+# -- what each counting tool counts on the torch export: the wrapped layer's module(s), by the wrapped layer's rule --
+
+MERGE_MODE_OPS = {None: (), "concat": (), "sum": ("aten::add",), "mul": ("aten::mul",), "ave": ("aten::add", "aten::div")}
+
+
+def wrapped_row(row: LayerRow, input_shape: tuple, output_shape: tuple, share: sympy.Expr, **changes: object) -> LayerRow:
+    """The wrapped layer as a row of its own: its spec and type, the shapes of one call, `share` of the counts."""
+    inner = row.spec.layer
+    if changes:
+        inner = inner.model_copy(update=changes)
+    return replace(row, type=inner.type, spec=inner, input_shapes=(input_shape,), output_shape=output_shape,
+                   counts=row.counts.scaled(share))
+
+
+def bidirectional_rows(row: LayerRow) -> tuple[LayerRow, LayerRow]:
+    """torch_modules' Bidirectional: the forward module and the backward one (go_backwards flipped), each on the whole
+    input; concat halves the last output axis. The merge is the * + / operators or torch.cat, outside both modules."""
+    out = row.output_shape
+    if row.spec.merge_mode == "concat":
+        out = (*out[:-1], out[-1] / 2)
+    half = sympy.Rational(1, 2)
+    inner = row.spec.layer
+    return (wrapped_row(row, row.input_shapes[0], out, half),
+            wrapped_row(row, row.input_shapes[0], out, half, go_backwards=not inner.go_backwards))
+
+
+def time_distributed_row(row: LayerRow) -> tuple[sympy.Expr, LayerRow]:
+    """torch_modules' TimeDistributed: the wrapped module called once on (batch·T, ...): (T, the call at batch 1)."""
+    steps = row.input_shapes[0][0]
+    return steps, wrapped_row(row, row.input_shapes[0][1:], row.output_shape[1:], sympy.Integer(1) / steps)
+
+
+def fvcore_bidirectional_merge(row: LayerRow) -> tools.Outcome:
+    """Bidirectional's merge: concat is aten::cat (ignored); sum, mul, ave are aten::add, aten::mul, aten::add and
+    aten::div: unsupported."""
+    text = tools.fvcore_unsupported(MERGE_MODE_OPS[row.spec.merge_mode])
+    return tools.fvcore_outcome(ZERO, f"merge: {text}" if text else "")
+
+
+def wrapper_rules(profile: str, merge: tools.Rule, native_gru: bool = True) -> dict[str, tools.Rule]:
+    """The Bidirectional and TimeDistributed rules of a tool profile: the wrapped layer counted by the profile's own rule
+    for it (looked up when a layer is counted, so a wrapper inside a wrapper works too), as the export calls it;
+    `merge` counts Bidirectional's merge (outside both modules)."""
+
+    def bidirectional(row: LayerRow) -> tools.Outcome:
+        """Bidirectional -> torch_modules' Bidirectional: the wrapped layer's rule for its forward module and for its
+        backward one (go_backwards flipped; the flips move data only), plus the merge_mode's rule (concat: torch.cat;
+        sum, mul, ave: the + * / operators)."""
+        forward, backward = bidirectional_rows(row)
+        return tools.combine([(1, tools.rule_for(profile, forward, native_gru)(forward)),
+                              (1, tools.rule_for(profile, backward, native_gru)(backward)), (1, merge(row))])
+
+    def time_distributed(row: LayerRow) -> tools.Outcome:
+        """TimeDistributed -> torch_modules' TimeDistributed: the wrapped module called once on (batch·T, ...), which
+        every module hook and op formula counts T times over (they scale with the batch): T · the wrapped layer's rule."""
+        steps, inner = time_distributed_row(row)
+        return tools.combine([(steps, tools.rule_for(profile, inner, native_gru)(inner))])
+
+    return {"Bidirectional": bidirectional, "TimeDistributed": time_distributed}
+
+
+MERGE_RULES = {"torch": tools.torch_merge_free, "thop": tools.thop_merge_free, "ptflops": tools.ptflops_merge_free,
+               "fvcore": fvcore_bidirectional_merge}
+for _type in ("Bidirectional", "TimeDistributed"):
+    counted_as(_type, **{p: wrapper_rules(p, merge)[_type] for p, merge in MERGE_RULES.items()},
+               loop_gru={p: wrapper_rules(p, merge, native_gru=False)[_type] for p, merge in MERGE_RULES.items()})
+
+
+# -- export: the wrapped layer's own builder, inside the framework's wrapper --
+
+def _torch_wrapped(plan: LayerPlan, input_shape: tuple[int, ...], output_shape: tuple[int, ...], **changes: Any) -> Construct:
+    return TORCH_BUILDERS.build(plan.wrapped(input_shape, output_shape, **changes))
+
+
+@TORCH_BUILDERS.register("Bidirectional")
+def torch_bidirectional(layer: Bidirectional, plan: LayerPlan) -> Construct:
+    """Two copies of the wrapped recurrent layer's module, the backward one with go_backwards flipped (as Keras)."""
+    inner = layer.layer
+    return Construct.of(
+        "Bidirectional",
+        forward_layer=_torch_wrapped(plan, plan.input_shapes[0], plan.output_shape),
+        backward_layer=_torch_wrapped(plan, plan.input_shapes[0], plan.output_shape, go_backwards=not inner.go_backwards),
+        merge_mode=layer.merge_mode if layer.merge_mode is not None else Ref("None"),
+        return_sequences=inner.return_sequences,
+        trainable=None if inner.trainable else False,
+        return_state=inner.return_state or None,
+    )
+
+
+@TORCH_BUILDERS.register("TimeDistributed")
+def torch_time_distributed(layer: TimeDistributed, plan: LayerPlan) -> Construct:
+    """The wrapped layer's module on (batch·T, ...): its costs T times, its params once."""
+    return Construct.of("TimeDistributed", layer=_torch_wrapped(plan, plan.input_shape[1:], plan.output_shape[1:]),
+                        trainable=None if layer.layer.trainable else False)
+
+
+def _keras_wrapped(plan: LayerPlan, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> Construct:
+    """The wrapped layer's own construct (a keras.layers object given to the wrapper), trainable: false kept."""
+    construct = KERAS_BUILDERS.build(plan.wrapped(input_shape, output_shape))
+    if not plan.spec.layer.trainable:
+        construct = Construct(construct.cls, {**construct.kwargs, "trainable": False}, construct.call)
+    return construct
+
+
+@KERAS_BUILDERS.register("Bidirectional")
+def keras_bidirectional(layer: Bidirectional, plan: LayerPlan) -> Construct:
+    if layer.layer.go_backwards:
+        raise plan.error("Keras 3's Bidirectional refuses a wrapped layer with go_backwards: true (it builds the "
+                         "backward copy with the same go_backwards)", hint="drop go_backwards from the wrapped layer")
+    return Construct.of("Bidirectional", layer=_keras_wrapped(plan, plan.input_shapes[0], plan.output_shape),
+                        merge_mode=layer.merge_mode if layer.merge_mode is not None else Ref("None"))
+
+
+@KERAS_BUILDERS.register("TimeDistributed")
+def keras_time_distributed(layer: TimeDistributed, plan: LayerPlan) -> Construct:
+    return Construct.of("TimeDistributed", layer=_keras_wrapped(plan, plan.input_shape[1:], plan.output_shape[1:]))

@@ -1,5 +1,6 @@
-"""The layer table: every type in registry.TYPE_MODULES is registered by the module the table names,
-and a type is registered once (the lazy table imports a module on the first lookup of its types)."""
+"""The layer table: every type in registry.TYPE_MODULES (read off the family modules' `type: Literal[...]`
+lines) is registered by the module the table names, and a type is registered once (the lazy table imports a
+module on the first lookup of its types)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def test_every_module_registers_exactly_the_types_the_table_gives_it():
     for type_name, kind in LAYERS.registered.items():
         assert kind.handler.__module__ == f"analyzer.layers.{TYPE_MODULES[type_name]}", type_name
     assert len(LAYERS) == 51 and "Conv2D" in LAYERS and "Conv4D" not in LAYERS
+    assert TYPE_MODULES["LayerNormalization"] == "normalization" and TYPE_MODULES["GRU"] == "recurrent"
 
 
 def test_a_second_registration_is_refused():

@@ -33,6 +33,22 @@ def test_flatten_and_dropout(one_layer):
     assert r["shape"] == (3, 4) and r["flops"] == 0
 
 
+@pytest.mark.parametrize("noise", [{"type": "GaussianNoise", "stddev": 0.1}, {"type": "GaussianDropout", "rate": 0.2}])
+def test_gaussian_noise_and_dropout_are_the_identity_at_inference(one_layer, noise):
+    # Keras adds / multiplies the noise only in training: no params, no cost, the shape unchanged.
+    r = one_layer([3, 4], noise)
+    assert r["shape"] == (3, 4) and r["params"] == 0 and r["flops"] == 0 and r["macs"] == 0
+
+
+def test_subtract_costs_one_per_element_and_broadcasts():
+    # (5, 3) - (1, 3) -> (5, 3): 15 subtractions; Keras' Subtract takes exactly two inputs
+    report = run([[5, 3], [1, 3]], [{"type": "Subtract", "inputs": ["x0", "x1"]}])
+    r = values(report, last(report))
+    assert r["shape"] == (5, 3) and r["other"] == 15 and r["params"] == 0
+    with pytest.raises(NNSpecError, match="Subtract"):
+        run([[5, 3], [5, 3], [5, 3]], [{"type": "Subtract", "inputs": ["x0", "x1", "x2"]}])
+
+
 def test_multiply_broadcasts_like_keras():
     # PET-CGDNN: (L, 1) * (1,) -> (L, 1); one multiply per output
     report = run([[128, 1], [1]], [{"type": "Multiply", "inputs": ["x0", "x1"]}])
