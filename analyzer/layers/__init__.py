@@ -14,7 +14,7 @@ Where is X counted?
   recurrent.py       SimpleRNN, LSTM, GRU
   wrappers.py        Bidirectional, TimeDistributed
   attention.py       MultiHeadAttention
-  normalization.py   BatchNormalization, LayerNormalization, GroupNormalization
+  normalization.py   BatchNormalization, LayerNormalization, GroupNormalization, RMSNormalization
   activations.py     Activation, Softmax, and every activation's cost (also fused `activation:`)
   merging.py         Add, Subtract, Multiply, Maximum, Minimum, Average, Concatenate
   reshaping.py       Reshape, Flatten, Permute, RepeatVector

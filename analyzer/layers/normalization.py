@@ -1,11 +1,11 @@
-"""BatchNormalization (at inference), LayerNormalization, GroupNormalization.
+"""BatchNormalization (at inference), LayerNormalization, GroupNormalization, RMSNormalization.
 
 Params (Keras): gamma and beta are trainable (if scale / center), moving mean and
 moving variance are not. Cost: with the moving statistics folded into one scale
 and one shift per channel, y = x * a + b is 2 FLOPs per element (folding the
 constants is done once, not per input, and is not counted).
-Layer and group normalization compute their statistics per sample: see
-normalization_flops.
+Layer, group and RMS normalization compute their statistics per sample: see
+normalization_flops and rms_normalization_flops.
 """
 
 from __future__ import annotations
@@ -124,7 +124,27 @@ def group_normalization(layer: GroupNormalization, inputs: list[Shape], ctx: Lay
 
 
 
+def rms_normalization_flops(elements: sympy.Expr, rows: sympy.Expr, scale: bool) -> sympy.Expr:
+    """y = x / sqrt(mean(x²) + epsilon) · scale over `rows` groups of n = elements/rows values: the mean of the
+    squares 2n (n squares, n - 1 adds, 1 divide), + epsilon and sqrt 2, divide by the RMS n: 3n + 2; then one
+    multiply per element for the scale."""
+    return 3 * elements + 2 * rows + int(scale) * elements
 
+
+class RMSNormalization(PerSampleNormalization):
+    """Keras 3's RMSNormalization: no centering, a learned `scale`. Keras' layer always has the scale;
+    `scale: false` is the plain RMS normalization (torch.nn.RMSNorm with elementwise_affine=False)."""
+
+    type: Literal["RMSNormalization"]
+    epsilon: Real = 1e-6
+
+
+@register(RMSNormalization)
+def rms_normalization(layer: RMSNormalization, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    n, elements = layer.rows(shape, ctx)
+    return LayerResult(shape, trainable_params=int(layer.scale) * n,
+                       other=rms_normalization_flops(elements, elements / n, layer.scale))
 
 # -- what each counting tool counts on the torch export (BatchNorm, LayerNorm, GroupNorm modules) --
 
@@ -192,6 +212,25 @@ counted_as("GroupNormalization", torch=tools.torch_no_formula, thop=thop_group_n
            ptflops=ptflops_group_normalization, fvcore=fvcore_norm)
 
 
+def fvcore_rms_normalization(row: LayerRow) -> tools.Outcome:
+    """nn.RMSNorm traces to aten::rms_norm, which fvcore has no handle for (0, with a warning)."""
+    return tools.Skipped(tools.fvcore_unsupported(["aten::rms_norm"]))
+
+
+def thop_rms_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.RMSNorm (torch 2.4) is newer than thop's `register_hooks`: no rule, 0."""
+    return ZERO
+
+
+def ptflops_rms_normalization(row: LayerRow) -> sympy.Expr:
+    """nn.RMSNorm is not in ptflops' `MODULES_MAPPING`, and F.rms_norm is not patched: 0."""
+    return ZERO
+
+
+counted_as("RMSNormalization", torch=tools.torch_no_formula, thop=thop_rms_normalization,
+           ptflops=ptflops_rms_normalization, fvcore=fvcore_rms_normalization)
+
+
 # -- export --
 
 @TORCH_BUILDERS.register("BatchNormalization")
@@ -254,11 +293,26 @@ def keras_group_normalization(layer: GroupNormalization, plan: LayerPlan) -> Con
 
 
 def trailing_axes(layer: PerSampleNormalization, plan: LayerPlan) -> list[int]:
-    """The normalized axes (Keras' numbering, with the batch axis), which torch's LayerNorm needs to be the last
-    ones."""
+    """The normalized axes (Keras' numbering, with the batch axis), which torch's LayerNorm / RMSNorm need to be the
+    last ones."""
     rank = len(plan.input_shape)
     axes = sorted({(a + rank + 1 if a < 0 else a) for a in (layer.axis if isinstance(layer.axis, list) else [layer.axis])})
     if axes != list(range(rank + 1 - len(axes), rank + 1)):
         raise plan.error(f"{layer.type} over axes {layer.axis} is exported to torch only over trailing axes")
     return axes
 
+
+@TORCH_BUILDERS.register("RMSNormalization")
+def torch_rms_normalization(layer: RMSNormalization, plan: LayerPlan) -> Construct:
+    axes = trailing_axes(layer, plan)
+    return Construct.of("RMSNorm", shape=tuple(plan.input_shape[a - 1] for a in axes), epsilon=layer.epsilon,
+                        scale=layer.scale)
+
+
+@KERAS_BUILDERS.register("RMSNormalization")
+def keras_rms_normalization(layer: RMSNormalization, plan: LayerPlan) -> Construct:
+    if not layer.scale:
+        raise plan.error("RMSNormalization with scale: false has no Keras counterpart (keras.layers.RMSNormalization "
+                         "always learns a scale)")
+    axis = tuple(layer.axis) if isinstance(layer.axis, list) else layer.axis
+    return Construct.of("RMSNormalization", axis=axis, epsilon=layer.epsilon)

@@ -1,4 +1,4 @@
-"""LayerNormalization, GroupNormalization, Embedding. Hand-worked; "Keras" marks params
+"""LayerNormalization, GroupNormalization, RMSNormalization, Embedding. Hand-worked; "Keras" marks params
 measured with Keras 3.15.1 (torch backend)."""
 
 import pytest
@@ -14,6 +14,30 @@ def test_layer_normalization(one_layer):
     assert (r["trainable"], r["non_trainable"]) == (24, 0)  # Keras: 24
     assert r["other"] == 10 * 62 + 2 * 120 == 860
     assert r["macs"] == 0
+
+
+def test_rms_normalization(one_layer):
+    # (4, 6): 4 rows of n = 6. Per row: squares 6, 5 adds, 1 divide (mean), + eps and sqrt 2, 6 divides = 3n + 2 = 20;
+    # then the scale, 1 multiply per element: 4·20 + 24 = 104. params: the scale, one per normalized value.
+    r = one_layer([4, 6], {"type": "RMSNormalization"})
+    assert r["shape"] == (4, 6) and r["macs"] == 0
+    assert (r["trainable"], r["non_trainable"]) == (6, 0)  # Keras 3.15.1 RMSNormalization().count_params(): 6
+    assert r["other"] == r["flops"] == 104
+
+
+def test_rms_normalization_over_two_axes_and_without_scale(one_layer):
+    # axis [1, 2] of (4, 6): one row of 24 -> 3·24 + 2 = 74, + 24 for the scale; 24 params
+    r = one_layer([4, 6], {"type": "RMSNormalization", "axis": [1, 2]})
+    assert (r["params"], r["other"]) == (24, 98)
+    r = one_layer([4, 6], {"type": "RMSNormalization", "scale": False})
+    assert (r["params"], r["other"]) == (0, 80)
+
+
+def test_rms_normalization_is_symbolic_in_the_length():
+    # T rows of 8: 3·8T + 2T + 8T = 34T; the scale is 8 params whatever T is
+    report = run(["T", 8], [{"type": "RMSNormalization", "epsilon": 1e-5}], {"T": 16})
+    assert str(last(report).counts.other) == "34*T"
+    assert values(report.at(T=100), last(report))["other"] == 3400
 
 
 def test_layer_normalization_bert(one_layer):

@@ -64,6 +64,21 @@ class LayerNorm(nn.Module):
             self.norm.bias.copy_(torch.as_tensor(weights["beta"]))
 
 
+class RMSNorm(nn.Module):
+    """Keras RMSNormalization over the last `shape` axes (statistics per sample), its scale as nn.RMSNorm's weight."""
+
+    def __init__(self, shape, epsilon=1e-6, scale=True):
+        super().__init__()
+        self.norm = nn.RMSNorm(tuple(shape), eps=epsilon, elementwise_affine=scale)
+
+    def forward(self, x):
+        return self.norm(x)
+
+    @torch.no_grad()
+    def load_keras_weights(self, weights):
+        self.norm.weight.copy_(torch.as_tensor(weights["scale"]))
+
+
 class GroupNorm(nn.Module):
     """Keras GroupNormalization over the channels (last axis)."""
 
