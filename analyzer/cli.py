@@ -88,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--other-size", dest="other_sizes", action="append", default=[], metavar="MODEL",
                         help="model files: the same model saved at another size of the --symbol dimensions; sizes that "
                              "differ are fitted as a*L + b (docs/importers.md)")
+    training = parser.add_argument_group("training",
+                                         "the cost of one training step with B samples (docs/conventions.md#training)")
+    training.add_argument("--training", action="store_true",
+                          help="also show one training step per layer: forward, backward (grad input, grad weight, "
+                               "other), optimizer, and the step's memory; the batch is the symbol B (--set B=32)")
+    training.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), default=None,
+                          help="with --training: the optimizer (default: adam)")
+    training.add_argument("--frozen", action="append", default=[], metavar="NAME[,NAME...]",
+                          help="with --training: layers (or block instances) that do not train, as trainable: false")
+    training.add_argument("--input-grad", action="store_true",
+                          help="with --training: also the gradient of the model input (off, as in training)")
     export = parser.add_argument_group("export", "write a runnable model instead of the report (docs/export.md)")
     export.add_argument("--export", choices=("keras", "torch"),
                         help="write a standalone Python file that builds the model in Keras 3 or PyTorch at the --set sizes")
@@ -113,6 +124,7 @@ def run(args: argparse.Namespace) -> str:
     if args.export or args.output or args.native_gru:
         return _export(args, spec, values)
     report = analyze_spec(spec, bias=args.bias)
+    batch = _training_batch(args, report, values)
     if values:
         report = report.at(**values)
     if args.sweep:
@@ -125,10 +137,47 @@ def run(args: argparse.Namespace) -> str:
 
         convention = recount_with(report, args.convention)
     memory = memory_summary(report, args.dtype)  # on the layer graph, before any --depth grouping
+    if args.training:
+        return _training(args, report, batch, convention, memory)
     if args.depth:
         convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
     return render_report(report, args.format, convention, memory)
+
+
+def _training_batch(args: argparse.Namespace, report: Report, values: dict[str, int]) -> int | None:
+    """B from --set, when the spec has no symbol B of its own (the training step's batch size)."""
+    if not args.training:
+        if args.optimizer or args.frozen or args.input_grad:
+            raise UsageError("--optimizer, --frozen and --input-grad go with --training")
+        return None
+    for option, given in (("--sweep", args.sweep), ("--depth", args.depth), ("--convention", args.convention)):
+        if given:
+            raise UsageError(f"--training does not combine with {option} yet")
+    if args.format not in ("table", "json"):
+        raise UsageError("--training prints as --format table or json so far")
+    if any(s.name == "B" for s in report.symbols):
+        return None
+    return values.pop("B", None)
+
+
+def _training(args: argparse.Namespace, report: Report, batch: int | None, convention: object, memory: object) -> str:
+    """--training: the report, then one training step (analyzer/training.py)."""
+    from analyzer.training import training_step
+
+    frozen = tuple(n.strip() for names in args.frozen for n in names.split(",") if n.strip())
+    step = training_step(report, optimizer=args.optimizer or "adam", frozen=frozen, input_grad=args.input_grad,
+                         batch=batch)
+    text = render_report(report, args.format, None, memory)  # type: ignore[arg-type]
+    if args.format == "json":
+        import json
+
+        data = json.loads(text)
+        data["training"] = step.as_dict(args.dtype)
+        return json.dumps(data, indent=2) + "\n"
+    from analyzer.formats.training import training_lines
+
+    return text + "\n".join(training_lines(step, args.dtype)) + "\n"
 
 
 def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int]) -> str:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 from pydantic import StrictInt, field_validator
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers import torch_ops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
@@ -144,3 +145,16 @@ def torch_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("Softmax")
 def keras_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
     return Construct.of("Softmax", axis=layer.axis if not isinstance(layer.axis, list) else tuple(layer.axis))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_activation(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """dL/dx through the activation (backward.ACTIVATION_BACKWARD; softmax per row of the last axis)."""
+    if row.type == "Softmax" and row.spec.axis not in (-1, [-1], len(row.output_shape), [len(row.output_shape)]):
+        raise train.NoBackwardRule("no backward rule for a Softmax over other axes than the last yet", layer=row.name)
+    name = "softmax" if row.type == "Softmax" else row.spec.activation
+    return train.Backward(grad_input=train.activation_backward(name, row.output_shape, batch, row.name))
+
+
+trains_as("Activation", "Softmax", rule=train_activation)

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import sympy
 from pydantic import StrictBool, model_validator
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.torch_ops import Conv, fused_activation, has_bias
 from analyzer.spec.fields import Size, Sizes
 from analyzer.symbolic import ONE, ZERO, evaluate, floor_div, product, render
@@ -358,3 +359,23 @@ def keras_depthwise_conv(layer: DepthwiseSpec, plan: LayerPlan) -> Construct:
     return Construct.of(layer.type, **keras_kernel_arguments(layer, plan),
                         depth_multiplier=plan.int(layer.depth_multiplier), activation=layer.activation,
                         use_bias=plan.use_bias(layer.use_bias))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_convolution(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Over R = B·P output positions. dL/dx is the transposed convolution of dz: each of the convolution's MACs
+    multiplies and adds into the zeroed dx (a scatter, as Conv1DTranspose counts): 2·MACs. dL/dW: one gradient per
+    weight, an R-term dot product; dL/db: F sums of R. SeparableConv: the pointwise convolution's, then the
+    depthwise one's, with the gradient of the intermediate (2·its MACs) needed for either."""
+    rows = batch * product(row.output_shape[:-1])
+    activation = train.activation_backward(row.spec.activation, row.output_shape, batch, row.name)
+    calls = conv_calls(row)
+    bias = train.bias_gradient(calls[-1].out_channels, rows, calls[-1].bias)
+    weights = sum((train.dot_product_gradients(c.out_channels * c.in_per_group * c.kernel, rows) for c in calls), ZERO)
+    grad_input = 2 * batch * calls[0].macs
+    between = sum((2 * batch * c.macs for c in calls[1:]), ZERO)  # the separable intermediate's gradient
+    return train.Backward(grad_input=grad_input, grad_weight=weights + bias, grad_other=activation + between)
+
+
+trains_as(*CONVOLUTIONS, rule=train_convolution)

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 from pydantic import StrictBool
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.torch_ops import Linear, fused_activation, has_bias
 from analyzer.spec.fields import Size
 from analyzer.symbolic import ONE, product
@@ -88,3 +89,21 @@ def torch_builder(layer: Dense, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("Dense")
 def keras_builder(layer: Dense, plan: LayerPlan) -> Construct:
     return Construct.of("Dense", units=plan.int(layer.units), activation=layer.activation, use_bias=plan.use_bias(layer.use_bias))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_dense(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """y = act(x·W + b) over R = B·P rows (P positions per sample), n inputs, u units. Through the activation, dz
+    per output; dL/dx = dz·Wᵀ: R·n gradients of u terms; dL/dW = xᵀ·dz: n·u gradients of R terms; dL/db: u sums
+    of R."""
+    n, units = row.input_shapes[0][-1], row.spec.units
+    rows = batch * product(row.output_shape[:-1])
+    return train.Backward(
+        grad_input=train.dot_product_gradients(rows * n, units),
+        grad_weight=train.dot_product_gradients(n * units, rows) + train.bias_gradient(units, rows, has_bias(row)),
+        grad_other=train.activation_backward(row.spec.activation, row.output_shape, batch, row.name),
+    )
+
+
+trains_as("Dense", rule=train_dense)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+import sympy
+
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.symbolic import product
 
 if TYPE_CHECKING:
@@ -57,3 +60,18 @@ def torch_builder(layer: Lambda, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("Lambda")
 def keras_builder(layer: Lambda, plan: LayerPlan) -> Construct:
     return Construct.of("Lambda", function=Ref(f"ops.{layer.function}"))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+# d/dx times the incoming gradient g, per element: cos -sin(x)·g (sin, negate, multiply), sin cos(x)·g, exp y·g,
+# log g/x, sqrt g/(2y) (multiply, divide), abs sign(x)·g, square 2x·g, negative -g.
+FUNCTION_BACKWARD = {"cos": 3, "sin": 2, "exp": 1, "log": 1, "sqrt": 2, "abs": 2, "square": 2, "negative": 1}
+
+
+def train_elementwise(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """dL/dx through the named function, per element (FUNCTION_BACKWARD)."""
+    return train.Backward(grad_input=batch * product(row.output_shape) * FUNCTION_BACKWARD[row.spec.function])
+
+
+trains_as("Lambda", rule=train_elementwise)

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 from pydantic import StrictBool
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.spec.fields import Size
-from analyzer.symbolic import ZERO
+from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
@@ -60,3 +61,15 @@ def torch_builder(layer: Embedding, plan: LayerPlan) -> Construct:
 def keras_builder(layer: Embedding, plan: LayerPlan) -> Construct:
     return Construct.of("Embedding", input_dim=plan.int(layer.input_dim), output_dim=plan.int(layer.output_dim),
                         mask_zero=layer.mask_zero)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_embedding(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """No gradient for the integer ids. dL/dW is a scatter: each of the B·S looked-up rows adds its gradient of
+    output_dim into the zeroed table: B·S·output_dim adds (not a matmul)."""
+    return train.Backward(grad_weight=batch * product(row.output_shape),
+                          no_gradient="no gradient for the integer ids")
+
+
+trains_as("Embedding", rule=train_embedding)

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import sympy
 from pydantic import BeforeValidator, StrictBool, StrictInt, ValidationInfo
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.torch_ops import input_elements
 from analyzer.spec.fields import Real, to_size
 from analyzer.symbolic import ZERO, product, render
@@ -316,3 +317,44 @@ def keras_rms_normalization(layer: RMSNormalization, plan: LayerPlan) -> Constru
                          "always learns a scale)")
     axis = tuple(layer.axis) if isinstance(layer.axis, list) else layer.axis
     return Construct.of("RMSNormalization", axis=axis, epsilon=layer.epsilon)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def normalization_backward(elements: sympy.Expr, vectors: sympy.Expr, center: bool, scale: bool,
+                           centered: bool = True) -> train.Backward:
+    """Through y = gamma·h + beta, h = (x - mean)/sigma over groups: N elements, `vectors` entries of gamma (and
+    beta). dh = g·gamma: N; dx = (dh - mean(dh) - h·mean(dh·h))/sigma: mean(dh) N, dh·h N, its mean N, h·that N,
+    two subtracts 2N, /sigma N (1/sigma kept from the forward): 7N; without centering (RMS normalization) no
+    mean(dh) and one subtract: 5N. dgamma = sum of g·h: N multiplies, N - vectors adds; dbeta = sum of g:
+    N - vectors adds."""
+    n = elements
+    grad_input = (7 if centered else 5) * n + (n if scale else ZERO)
+    grad_weight = (2 * n - vectors if scale else ZERO) + (n - vectors if center else ZERO)
+    return train.Backward(grad_input=grad_input, grad_weight=grad_weight)
+
+
+def train_batch_normalization(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Training mode: the statistics of the batch, per channel over m = N/C values (N = B·elements): forward 5m + 2
+    per channel, gamma and beta 1 each per element, and the moving mean and variance, moving·momentum + batch·(1 -
+    momentum): 3 each per channel; then normalization_backward."""
+    shape = row.input_shapes[0]
+    spec = row.spec
+    channels = shape[spec.axis - 1 if spec.axis > 0 else spec.axis]
+    n = batch * product(shape)
+    step = normalization_backward(n, channels, spec.center, spec.scale)
+    forward = normalization_flops(n, channels, spec.center, spec.scale) + 6 * channels
+    return train.Backward(step.grad_input, step.grad_weight, forward=forward)
+
+
+def train_per_sample_normalization(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """LayerNormalization, GroupNormalization, RMSNormalization: the forward is the inference one (statistics per
+    sample); normalization_backward with gamma (and beta) of the layer's own size."""
+    spec = row.spec
+    vectors = row.counts.params / ((int(getattr(spec, "center", False)) + int(spec.scale)) or 1)  # gamma (and beta) entries
+    return normalization_backward(batch * product(row.input_shapes[0]), vectors, getattr(spec, "center", False),
+                                  spec.scale, centered=row.type != "RMSNormalization")
+
+
+trains_as("BatchNormalization", rule=train_batch_normalization)
+trains_as("LayerNormalization", "GroupNormalization", "RMSNormalization", rule=train_per_sample_normalization)

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import sympy
 from pydantic import StrictBool, model_validator
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
 from analyzer.layers.convolutional import AXIS_NAMES, note_unread_tail
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.sizes import OptionalSizes
 from analyzer.spec.fields import Sizes
 from analyzer.symbolic import ZERO, floor_div, product, render
@@ -248,3 +249,19 @@ def torch_global_pooling(layer: GlobalPoolingSpec, plan: LayerPlan) -> Construct
 @KERAS_BUILDERS.register(*GLOBAL_POOLS)
 def keras_global_pooling(layer: GlobalPoolingSpec, plan: LayerPlan) -> Construct:
     return Construct.of(layer.type, keepdims=layer.keepdims)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_pooling(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """dL/dx into the zeroed dx, per output element (B·outputs): max, the gradient added at the window's maximum: 1;
+    average, divided by the window's k cells and added to each: k + 1 (the full window, as the forward counts it);
+    global max 1, global average n + 1 over the n positions."""
+    outputs = batch * product(row.output_shape)
+    if "Max" in row.type:
+        return train.Backward(grad_input=outputs)
+    window = product(row.spec.pool_size) if row.type in POOLS else product(row.input_shapes[0][:-1])
+    return train.Backward(grad_input=outputs * (window + 1))
+
+
+trains_as(*POOLS, *GLOBAL_POOLS, rule=train_pooling)

@@ -129,3 +129,17 @@ def counted_as(*type_names: str, loop_gru: Mapping[str, Rule] | None = None, **r
         CONVENTIONS.rules[type_name] = dict(rules)
         if loop_gru:
             CONVENTIONS.loop_gru[type_name] = dict(loop_gru)
+
+
+# Layer type -> its training rule (analyzer/layers/backward.py): one optimizer step through the layer, B samples.
+TRAINING: dict[str, Rule] = {}
+
+
+def trains_as(*type_names: str, rule: Rule) -> None:
+    """Declare the training rule of these layer types (forward in training mode, backward, for a batch)."""
+    for type_name in type_names:
+        if type_name not in TYPE_MODULES:
+            raise RuntimeError(f"a training rule for unknown layer type {type_name!r}")
+        if type_name in TRAINING:
+            raise RuntimeError(f"duplicate training rule for layer type {type_name!r}")
+        TRAINING[type_name] = rule

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+import sympy
+
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.spec.fields import Rate, Real
+from analyzer.symbolic import product
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class Dropout(LayerSpec):
@@ -70,3 +75,17 @@ def keras_gaussian_noise(layer: GaussianNoise, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("GaussianDropout")
 def keras_gaussian_dropout(layer: GaussianDropout, plan: LayerPlan) -> Construct:
     return Construct.of("GaussianDropout", rate=layer.rate, seed=layer.seed)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training): the noise is on now --
+
+def train_noise(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Over N = B·elements. Dropout: the mask scaled by 1/(1 - rate), then x·mask: 2N; back, g·mask: N.
+    GaussianNoise: stddev·noise, then x + it: 2N; back, g passes unchanged: 0. GaussianDropout: 1 + stddev·noise,
+    then x·it: 3N; back, g·it: N. Drawing the random numbers is not arithmetic on the data: not counted."""
+    n = batch * product(row.output_shape)
+    forward, grad = {"Dropout": (2, 1), "GaussianNoise": (2, 0), "GaussianDropout": (3, 1)}[row.type]
+    return train.Backward(grad_input=grad * n, forward=forward * n)
+
+
+trains_as("Dropout", "GaussianNoise", "GaussianDropout", rule=train_noise)

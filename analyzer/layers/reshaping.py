@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 from pydantic import StrictInt
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.spec.fields import ReshapeDims, Size
 from analyzer.symbolic import product, render
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 
 class Reshape(LayerSpec):
@@ -122,3 +124,14 @@ def permute_builder(layer: Permute, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("RepeatVector")
 def repeat_vector_builder(layer: RepeatVector, plan: LayerPlan) -> Construct:
     return Construct.of("RepeatVector", n=plan.int(layer.n))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_repeat_vector(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """dL/dx sums the n copies' gradients: (n - 1) adds per input element."""
+    return train.Backward(grad_input=batch * product(row.input_shapes[0]) * (row.spec.n - 1))
+
+
+trains_as("Reshape", "Flatten", "Permute", rule=train.gradient_free)
+trains_as("RepeatVector", rule=train_repeat_vector)

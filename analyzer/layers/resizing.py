@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import sympy
 from pydantic import model_validator
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.convolutional import AXIS_NAMES
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.sizes import OneDPairs, TwoDPairs
 from analyzer.spec.fields import Size, Sizes
 from analyzer.symbolic import product, render
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
+    from analyzer.report import LayerRow
 
 ONE, TWO, ZERO = sympy.Integer(1), sympy.Integer(2), sympy.Integer(0)
 BILINEAR_FLOPS = 7  # per output element, see the module docstring
@@ -171,3 +173,18 @@ def keras_up_sampling_1d(layer: UpSampling1D, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("UpSampling2D")
 def keras_up_sampling_2d(layer: UpSampling2D, plan: LayerPlan) -> Construct:
     return Construct.of("UpSampling2D", size=plan.ints(layer.size), interpolation=layer.interpolation)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_up_sampling(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Nearest up-sampling copies each input s times: dL/dx sums the copies' gradients, s - 1 adds per input
+    element (s = the product of `size`)."""
+    if getattr(row.spec, "interpolation", "nearest") != "nearest":
+        raise train.NoBackwardRule("no backward rule for bilinear up-sampling yet", layer=row.name)
+    copies = product(row.output_shape) / product(row.input_shapes[0])
+    return train.Backward(grad_input=batch * product(row.input_shapes[0]) * (copies - 1))
+
+
+trains_as("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", rule=train.gradient_free)
+trains_as("UpSampling1D", "UpSampling2D", rule=train_up_sampling)

@@ -1,0 +1,96 @@
+"""What the layer families' training rules share (issue 16): the cost of one optimizer step's forward and
+backward pass through a layer, for a batch of B samples, as nnspec counts it (docs/conventions.md,
+"Training").
+
+A family declares, next to the layer, `trains_as(type, rule)`; a rule takes the analyzed `LayerRow`, the
+batch symbol and what the step needs from the layer (`Needs`: the gradient with respect to its input, to
+its weights, or both) and returns a `Backward`. Counts are whole-batch FLOPs, in the same units as the
+forward counts (2n - 1 per n-term dot product output, 1 per add, multiply, compare, divide, sqrt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from analyzer.errors import UsageError
+from analyzer.symbolic import ZERO, product
+
+if TYPE_CHECKING:
+    from analyzer.report import LayerRow
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the step needs of one layer: dL/d(input) (some layer before it trains, or --input-grad) and
+    dL/d(weights) (the layer itself trains)."""
+
+    input: bool
+    weights: bool
+
+
+@dataclass(frozen=True)
+class Backward:
+    """One layer in one training step, whole batch.
+
+    forward: the training-mode forward pass (batch statistics, dropout masks); None: B times the inference
+    forward. grad_input: dL/dx. grad_weight: dL/dW and dL/db. grad_other: the elementwise backward both
+    need (through a fused activation, inside a normalization). no_gradient: why there is none at all
+    (an integer input), shown in the table.
+    """
+
+    grad_input: sympy.Expr = ZERO
+    grad_weight: sympy.Expr = ZERO
+    grad_other: sympy.Expr = ZERO
+    forward: sympy.Expr | None = None
+    no_gradient: str | None = None
+
+
+TrainingRule = Callable[["LayerRow", sympy.Symbol, Needs], Backward]
+
+
+class NoBackwardRule(UsageError):
+    """A layer type, or an option of it, that nnspec has no exact backward rule for yet: a refusal, not a guess."""
+
+
+# The backward of each activation per element, the multiply by the incoming gradient included; g is the
+# gradient arriving at the activation's output y (softmax: per row, see activation_backward).
+ACTIVATION_BACKWARD = {
+    "linear": 0,  # dz = g: nothing to compute
+    "relu": 2,  # g * (x > 0): a compare, a multiply
+    "sigmoid": 3,  # g * y * (1 - y): a subtract, two multiplies
+    "tanh": 3,  # g * (1 - y*y): a multiply (y*y), a subtract, a multiply
+}
+
+
+def activation_backward(name: str | None, shape: tuple[sympy.Expr, ...], batch: sympy.Expr,
+                        layer: str = "") -> sympy.Expr:
+    """The backward through activation `name` over `batch` outputs of `shape`. softmax over the last axis, per row
+    of n: dx = y * (g - sum(g * y)): n multiplies, n - 1 adds, n subtracts, n multiplies = 4n - 1."""
+    name = name or "linear"
+    if name == "softmax":
+        n = shape[-1]
+        return batch * product(shape[:-1]) * (4 * n - 1)
+    if name not in ACTIVATION_BACKWARD:
+        raise NoBackwardRule(f"no backward rule for activation {name!r} yet (nnspec has one for "
+                             f"{', '.join([*ACTIVATION_BACKWARD, 'softmax'])}): the training cost is not counted",
+                             layer=layer or None)
+    return batch * product(shape) * ACTIVATION_BACKWARD[name]
+
+
+def gradient_free(row: LayerRow, batch: sympy.Symbol, needs: Needs) -> Backward:
+    """Data movement (reshape, flatten, permute, the inputs): the gradient moves back unchanged, no arithmetic."""
+    return Backward()
+
+
+def dot_product_gradients(outputs: sympy.Expr, terms: sympy.Expr) -> sympy.Expr:
+    """`outputs` gradients, each a dot product of `terms` terms: 2·terms - 1 FLOPs each."""
+    return outputs * (2 * terms - 1)
+
+
+def bias_gradient(units: sympy.Expr, rows: sympy.Expr, use_bias: Any) -> sympy.Expr:
+    """dL/db: each of `units` biases sums its gradient over `rows` rows: rows - 1 adds."""
+    return units * (rows - 1) if use_bias else ZERO
