@@ -166,7 +166,23 @@ def test_a_layer_type_without_a_training_rule_is_refused_not_guessed():
     assert issubclass(NoBackwardRule, UsageError) and issubclass(NoBackwardRule, NNSpecError)
 
 
-def test_an_activation_without_a_backward_rule_is_refused():
-    report = run([5], [{"type": "Dense", "name": "d", "units": 2, "activation": "gelu"}])
-    with pytest.raises(NoBackwardRule, match="no backward rule for activation 'gelu' yet"):
+def test_gelu_backward_is_torchs_eleven_operations():
+    # cdf = 0.5*(1 + erf(x/sqrt 2)): 4; pdf = exp(-0.5*x*x)/sqrt(2 pi): 4; g*(cdf + x*pdf): 3
+    report = run([5], [{"type": "Dense", "name": "d0", "units": 3},
+                       {"type": "Dense", "name": "d", "units": 2, "activation": "gelu"}])
+    assert step_values(training_step(report, batch=3), "d")["grad_other"] == 3 * 2 * 11
+
+
+def test_a_broadcast_multiply_sums_the_small_inputs_gradient():
+    # PET-CGDNN's (L, 1) * (1,), L = 6, B = 2: g·b and g·a 2N (N = 12), then (1,)'s gradient summed over its
+    # 6 copies per sample: N - B·1 = 10 adds
+    report = run([[6, 1], [1]], [{"type": "Dense", "name": "d", "units": 1, "inputs": ["x0"]},
+                                 {"type": "Multiply", "name": "m", "inputs": ["d", "x1"]}])
+    assert step_values(training_step(report, batch=2), "m")["grad_input"] == 2 * 12 + (12 - 2)
+
+
+def test_maximum_has_no_training_rule_yet():
+    report = run([[4], [4]], [{"type": "Dense", "name": "d", "units": 4, "inputs": ["x0"]},
+                              {"type": "Maximum", "name": "m", "inputs": ["d", "x1"]}])
+    with pytest.raises(NoBackwardRule, match="no backward rule for Maximum of 2 inputs yet"):
         training_step(report)

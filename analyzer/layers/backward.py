@@ -61,8 +61,21 @@ class NoBackwardRule(UsageError):
 ACTIVATION_BACKWARD = {
     "linear": 0,  # dz = g: nothing to compute
     "relu": 2,  # g * (x > 0): a compare, a multiply
+    "relu6": 3,  # g * (0 < x < 6): two compares, a multiply
+    "leaky_relu": 2,  # g * (x > 0 ? 1 : alpha): a compare, a multiply
+    "elu": 3,  # x > 0 ? g : g * (y + alpha): a compare, an add, a multiply
+    "selu": 3,  # g * (x > 0 ? scale : y + scale*alpha): a compare, an add, a multiply
     "sigmoid": 3,  # g * y * (1 - y): a subtract, two multiplies
     "tanh": 3,  # g * (1 - y*y): a multiply (y*y), a subtract, a multiply
+    # torch's gelu_backward: cdf = 0.5*(1 + erf(x/sqrt 2)) 4; pdf = exp(-0.5*x*x)/sqrt(2 pi) 4; g*(cdf + x*pdf) 3
+    "gelu": 11,
+    # torch's silu_backward: s = 1/(1 + exp(-x)) 4; g * s * (1 + x*(1 - s)) 5
+    "silu": 9,
+    "swish": 9,
+    "hard_sigmoid": 3,  # g / 6 inside (-3, 3): two compares, a multiply
+    "softplus": 5,  # g * sigmoid(x): the sigmoid 4, a multiply
+    "softsign": 4,  # g / (1 + |x|)**2: abs, add, square, divide
+    "exponential": 1,  # g * y
 }
 
 

@@ -19,7 +19,7 @@ from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.registry import counted_as, register, trains_as
-from analyzer.symbolic import product, render
+from analyzer.symbolic import ZERO, product, render
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
@@ -158,16 +158,17 @@ def concatenate_builder(layer: Concatenate, plan: LayerPlan) -> Construct:
 # -- training (one optimizer step, whole batch; docs/conventions.md#training) --
 
 def train_merge(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
-    """Inputs of the output's shape (a broadcast input's gradient is a sum over the broadcast axes: no rule yet).
-    Over N = B·outputs: Add passes g to each input: 0; Subtract, -g to the second: N; Average, g/k once: N;
-    Multiply of two, g·b and g·a: 2N. Concatenate: slices of g: 0."""
-    if any(tuple(shape) != tuple(row.output_shape) for shape in row.input_shapes):
-        raise train.NoBackwardRule(f"no backward rule for a {row.type} that broadcasts its inputs yet", layer=row.name)
-    n = batch * product(row.output_shape)
+    """Over N = B·outputs: Add passes g to each input: 0; Subtract, -g to the second: N; Average, g/k once: N;
+    Multiply of two, g·b and g·a: 2N. An input smaller than the output (broadcast) sums its gradient over the
+    copies: N - B·its elements adds. Concatenate: slices of g: 0."""
     k = len(row.input_shapes)
     if row.type in ("Maximum", "Minimum") or (row.type == "Multiply" and k != 2):
         raise train.NoBackwardRule(f"no backward rule for {row.type} of {k} inputs yet", layer=row.name)
-    return train.Backward(grad_input={"Add": 0, "Subtract": 1, "Average": 1, "Multiply": 2}[row.type] * n)
+    n = batch * product(row.output_shape)
+    elementwise = {"Add": 0, "Subtract": 1, "Average": 1, "Multiply": 2}[row.type] * n
+    reductions = sum((n - batch * product(shape) for shape in row.input_shapes
+                      if product(shape) != product(row.output_shape)), ZERO)
+    return train.Backward(grad_input=elementwise + reductions)
 
 
 trains_as(*MERGES, rule=train_merge)
