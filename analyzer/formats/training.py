@@ -19,8 +19,8 @@ def training_lines(step: TrainingStep, dtype: str = "float32") -> list[str]:
     report = step.report
     rows = []
     for name, layer in step.layers.items():
-        cells = [cell(report, getattr(layer, part)) for part in PARTS]
-        rows.append((f"{name} ({report.layers[name].type})", *(c.value_text for c in cells), layer.note))
+        values = [report.value(getattr(layer, part)) for part in PARTS]  # values only: rendering is the slow part
+        rows.append((f"{name} ({report.layers[name].type})", *(f"{v:,}" for v in values), layer.note))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
 
     def fmt(parts: tuple[str, ...]) -> str:
