@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> str:
         convention = recount_with(report, args.convention)
     memory = memory_summary(report, args.dtype)  # on the layer graph, before any --depth grouping
     if args.training:
-        return _training(args, report, batch, convention, memory)
+        return _training(args, report, batch, memory)
     if args.depth:
         convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
@@ -151,9 +151,11 @@ def _training_batch(args: argparse.Namespace, report: Report, values: dict[str, 
         if args.optimizer or args.frozen or args.input_grad:
             raise UsageError("--optimizer, --frozen and --input-grad go with --training")
         return None
-    for option, given in (("--sweep", args.sweep), ("--depth", args.depth), ("--convention", args.convention)):
+    for option, given in (("--sweep", args.sweep), ("--depth", args.depth)):
         if given:
             raise UsageError(f"--training does not combine with {option} yet")
+    if args.convention not in (None, "nnspec", "torch"):
+        raise UsageError(f"--training counts with --convention nnspec or torch, not {args.convention}")
     if args.format not in ("table", "json"):
         raise UsageError("--training prints as --format table or json so far")
     if any(s.name == "B" for s in report.symbols):
@@ -161,13 +163,13 @@ def _training_batch(args: argparse.Namespace, report: Report, values: dict[str, 
     return values.pop("B", None)
 
 
-def _training(args: argparse.Namespace, report: Report, batch: int | None, convention: object, memory: object) -> str:
+def _training(args: argparse.Namespace, report: Report, batch: int | None, memory: object) -> str:
     """--training: the report, then one training step (analyzer/training.py)."""
     from analyzer.training import training_step
 
     frozen = tuple(n.strip() for names in args.frozen for n in names.split(",") if n.strip())
     step = training_step(report, optimizer=args.optimizer or "adam", frozen=frozen, input_grad=args.input_grad,
-                         batch=batch)
+                         batch=batch, convention=args.convention or "nnspec")
     text = render_report(report, args.format, None, memory)  # type: ignore[arg-type]
     if args.format == "json":
         import json

@@ -18,7 +18,7 @@ import sympy
 
 from analyzer.errors import UsageError, did_you_mean
 from analyzer.layers.backward import Backward, Needs, NoBackwardRule
-from analyzer.layers.registry import INPUT_LAYER, TRAINING
+from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.memory import DTYPE_BYTES
 from analyzer.report import Report
 from analyzer.symbolic import ZERO, SizeSymbol, make_symbol
@@ -64,6 +64,7 @@ class TrainingStep:
     report: Report  # its symbols include B
     optimizer: str
     layers: dict[str, LayerStep]
+    convention: str = "nnspec"
     frozen: tuple[str, ...] = ()
     input_grad: bool = False
     notes: list[str] = field(default_factory=list)
@@ -88,6 +89,7 @@ class TrainingStep:
                   for k, v in self.memory().items()}
         return {
             "batch": BATCH,
+            "convention": self.convention,
             "optimizer": self.optimizer,
             "frozen": list(self.frozen),
             "input_grad": self.input_grad,
@@ -115,8 +117,13 @@ def with_batch(report: Report, batch: int | None) -> tuple[Report, sympy.Symbol]
 
 
 def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str, ...] = (), input_grad: bool = False,
-                  batch: int | None = None) -> TrainingStep:
-    """One training step of the model `report` analyzes, per layer, with B samples."""
+                  batch: int | None = None, convention: str = "nnspec") -> TrainingStep:
+    """One training step of the model `report` analyzes, per layer, with B samples. convention "torch": what
+    torch.utils.flop_counter.FlopCounterMode counts for forward + backward on nnspec's torch export (mm and
+    convolution only, 2 per multiply-accumulate, its convolution weight-gradient formula included; the
+    optimizer's foreach ops have no formula: 0)."""
+    if convention not in ("nnspec", "torch"):
+        raise UsageError(f"--training counts with the nnspec or the torch convention, not {convention!r}")
     if optimizer not in OPTIMIZER_FLOPS:
         raise UsageError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZER_FLOPS)})",
                          hint=did_you_mean(optimizer, list(OPTIMIZER_FLOPS)))
@@ -132,14 +139,19 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             continue
         needs = Needs(input=any(requires[i.partition(":")[0]] for i in row.inputs), weights=trainable != 0)
         requires[name] = needs.input or needs.weights
-        rule = TRAINING.get(row.type)
+        rule = (TORCH_TRAINING if convention == "torch" else TRAINING).get(row.type)
         if rule is None:
             raise NoBackwardRule(f"no training rule for layer type {row.type!r} yet: the training cost of this "
                                  "spec is not counted (docs/conventions.md#training lists the types that have one)",
                                  layer=name, layer_type=row.type)
         result: Backward = rule(row, b, needs) if requires[name] else Backward(forward=None)
         # row.counts hold every copy of a symbolically repeated block's row; a rule counts one copy
-        forward = result.forward * row.multiplier if result.forward is not None else b * row.counts.flops
+        if convention == "torch":
+            forward = b * CONVENTIONS.rule("torch", row.type)(row) * row.multiplier  # FlopCounterMode's forward
+        elif result.forward is not None:
+            forward = result.forward * row.multiplier
+        else:
+            forward = b * row.counts.flops
         note = result.no_gradient or ("" if requires[name] else "no backward: nothing before it trains")
         if name in frozen_rows and row.counts.trainable_params != 0:
             note = "frozen: no weight gradient" + (f"; {note}" if note else "")
@@ -147,8 +159,8 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
                                  (result.grad_input if needs.input else ZERO) * row.multiplier,
                                  (result.grad_weight if needs.weights else ZERO) * row.multiplier,
                                  result.grad_other * row.multiplier,
-                                 OPTIMIZER_FLOPS[optimizer] * trainable, trainable, note)
-    return TrainingStep(report, optimizer, layers, tuple(frozen), input_grad)
+                                 ZERO if convention == "torch" else OPTIMIZER_FLOPS[optimizer] * trainable, trainable, note)
+    return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad)
 
 
 def _frozen_rows(report: Report, names: tuple[str, ...]) -> set[str]:

@@ -148,6 +148,24 @@ def test_an_unknown_optimizer_exits_2(capsys):
     assert exit_info.value.code == 2 and "invalid choice: 'adamx'" in capsys.readouterr().err
 
 
+def test_torch_convention_reproduces_flop_counter_modes_depthwise_weight_gradient():
+    # SCNN's separable_conv1d_1 (C = 128 channels, multiplier 1, k = 8, P = L = 128), B = 1: torch's
+    # conv_backward_flop counts the depthwise weight gradient with the whole C, 2·P·k·C·(C·M) = 33,554,432,
+    # where it has P·k·C·M = 131,072 MACs; plus the pointwise one, 2·P·1·128·64 = 2,097,152
+    report = analyze("specs/scnn.yaml")
+    step = training_step(report, convention="torch", batch=1)
+    s = step_values(step, "separable_conv1d_1")
+    assert s["grad_weight"] == 2 * 128 * 8 * 128 * 128 + 2 * 128 * 128 * 64
+    assert s["optimizer"] == 0 and s["forward"] == 2 * (128 * 8 * 128 + 128 * 128 * 64)  # FlopCounterMode's forward
+    nnspec = step_values(training_step(report, batch=1), "separable_conv1d_1")
+    assert nnspec["grad_weight"] == 128 * 8 * (2 * 128 - 1) + 64 * 128 * (2 * 128 - 1) + 64 * 127
+
+
+def test_training_with_another_convention_is_refused(capsys):
+    assert cli.main(["specs/scnn.yaml", "--training", "--convention", "thop"]) == 2
+    assert "--convention nnspec or torch" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--training", "--frozen", "conv9"], "--frozen conv9: no layer or block of that name"),
     (["--training", "--set", "B=0"], "B=0 is below the minimum 1"),

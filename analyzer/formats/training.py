@@ -29,7 +29,8 @@ def training_lines(step: TrainingStep, dtype: str = "float32") -> list[str]:
 
     rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
     frozen = f"; frozen: {', '.join(step.frozen)}" if step.frozen else ""
-    out = ["", f"Training step: optimizer {step.optimizer}, B={report.value(report.symbol('B').symbol)}{frozen}"
+    counted = "; as torch's FlopCounterMode counts it (mm and convolution)" if step.convention == "torch" else ""
+    out = ["", f"Training step: optimizer {step.optimizer}, B={report.value(report.symbol('B').symbol)}{frozen}{counted}"
            f"{'; with the gradient of the model input' if step.input_grad else ''}", rule, fmt(HEADERS), rule]
     out.extend(fmt(r) for r in rows)
     out.append(rule)

@@ -94,6 +94,12 @@ def activation_backward(name: str | None, shape: tuple[sympy.Expr, ...], batch: 
     return batch * product(shape) * ACTIVATION_BACKWARD[name]
 
 
+def torch_backward_without_formula(row: LayerRow, batch: sympy.Symbol, needs: Needs) -> Backward:
+    """FlopCounterMode has a formula for no aten op of this layer's backward (native_batch_norm_backward,
+    threshold_backward, max_pool2d_with_indices_backward, embedding_dense_backward, mul, sum, ...): 0."""
+    return Backward()
+
+
 def gradient_free(row: LayerRow, batch: sympy.Symbol, needs: Needs) -> Backward:
     """Data movement (reshape, flatten, permute, the inputs): the gradient moves back unchanged, no arithmetic."""
     return Backward()

@@ -378,4 +378,16 @@ def train_convolution(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) ->
     return train.Backward(grad_input=grad_input, grad_weight=weights + bias, grad_other=activation + between)
 
 
-trains_as(*CONVOLUTIONS, rule=train_convolution)
+def torch_train_convolution(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """aten.convolution_backward -> `conv_backward_flop`: dL/dx as conv_flop_count of the transposed convolution,
+    2·B·MACs; dL/dW as conv_flop_count(t(x), t(grad_out), t(grad_weight)), which multiplies by the input's *whole*
+    channel count C, not C/groups: 2·B·P·K·C·F, groups times the true count (the depthwise weight gradient of SCNN:
+    128x). SeparableConv: the pointwise convolution's two, the depthwise one's weight gradient, and its input's."""
+    calls = conv_calls(row)
+    grad_weight = sum((2 * batch * c.positions * c.kernel * c.in_per_group * c.groups * c.out_channels for c in calls),
+                      ZERO)
+    between = sum((2 * batch * c.macs for c in calls[1:]), ZERO)
+    return train.Backward(grad_input=2 * batch * calls[0].macs, grad_weight=grad_weight, grad_other=between)
+
+
+trains_as(*CONVOLUTIONS, rule=train_convolution, torch=torch_train_convolution)

@@ -106,4 +106,11 @@ def train_dense(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train
     )
 
 
-trains_as("Dense", rule=train_dense)
+def torch_train_dense(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """nn.Linear's backward in FlopCounterMode: the mm of grad · W for dL/dx and the mm of gradᵀ · x for dL/dW,
+    `mm_flop` 2·R·n·u each (R = B·positions); the bias gradient is a sum, no formula."""
+    linear = linear_call(row)
+    return train.Backward(grad_input=2 * batch * linear.macs, grad_weight=2 * batch * linear.macs)
+
+
+trains_as("Dense", rule=train_dense, torch=torch_train_dense)

@@ -131,15 +131,22 @@ def counted_as(*type_names: str, loop_gru: Mapping[str, Rule] | None = None, **r
             CONVENTIONS.loop_gru[type_name] = dict(loop_gru)
 
 
-# Layer type -> its training rule (analyzer/layers/backward.py): one optimizer step through the layer, B samples.
+# Layer type -> its training rule (analyzer/layers/backward.py): one optimizer step through the layer, B samples;
+# TORCH_TRAINING: the backward as torch's FlopCounterMode counts it (--training --convention torch).
 TRAINING: dict[str, Rule] = {}
+TORCH_TRAINING: dict[str, Rule] = {}
 
 
-def trains_as(*type_names: str, rule: Rule) -> None:
-    """Declare the training rule of these layer types (forward in training mode, backward, for a batch)."""
+def trains_as(*type_names: str, rule: Rule, torch: Rule | None = None) -> None:
+    """Declare the training rule of these layer types (forward in training mode, backward, for a batch) and the
+    backward FlopCounterMode counts; without `torch`, backward.torch_backward_without_formula (no mm or convolution
+    in the layer's backward: 0)."""
+    from analyzer.layers.backward import torch_backward_without_formula
+
     for type_name in type_names:
         if type_name not in TYPE_MODULES:
             raise RuntimeError(f"a training rule for unknown layer type {type_name!r}")
         if type_name in TRAINING:
             raise RuntimeError(f"duplicate training rule for layer type {type_name!r}")
         TRAINING[type_name] = rule
+        TORCH_TRAINING[type_name] = torch or torch_backward_without_formula
