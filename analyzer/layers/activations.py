@@ -13,11 +13,11 @@ import sympy
 from pydantic import StrictInt, field_validator
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved, torch_ops
 from analyzer.layers import tool_rules as tools
-from analyzer.layers import torch_ops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
@@ -158,3 +158,32 @@ def train_activation(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> 
 
 
 trains_as("Activation", "Softmax", rule=train_activation)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+# What each activation's backward keeps, as torch's derivatives.yaml has it for the export's call (common.activate):
+# "x" its input, "y" its output, "t" a tensor of its own of the output's size (hard_sigmoid's x + 3, saved by relu6;
+# softsign's 1 + |x|, saved by the divide with x). relu, sigmoid, tanh, exp and softmax are computed from y.
+ACTIVATION_SAVES: dict[str, tuple[str, ...]] = {
+    "linear": (), "relu": ("y",), "relu6": ("x",), "leaky_relu": ("x",), "elu": ("x",), "selu": ("x",),
+    "gelu": ("x",), "silu": ("x",), "swish": ("x",), "hard_sigmoid": ("t",), "softplus": ("x",),
+    "softsign": ("x", "t"), "exponential": ("y",), "sigmoid": ("y",), "tanh": ("y",), "softmax": ("y",),
+}
+
+
+def activation_saves(name: str | None, x: saved.Saved, elements: sympy.Expr) -> tuple[saved.Saved, ...]:
+    """What activation `name` saves, `x` standing for its input, over `elements` outputs."""
+    found = {"x": x, "y": saved.OUTPUT, "t": saved.Saved.new(f"{name} intermediate", elements)}
+    return tuple(found[k] for k in ACTIVATION_SAVES[name or "linear"])
+
+
+def saves_activation(ctx: saved.SaveContext) -> saved.Saves:
+    """The activation on the layer's input; softmax's output is contiguous (torch allocates it so), the others' keep
+    the input's layout."""
+    name = "softmax" if ctx.row.type == "Softmax" else ctx.spec.activation
+    layout = None if name == "softmax" else ctx.inputs[0].layout.dense()
+    return saved.Saves(activation_saves(name, saved.Saved.input(0), ctx.outputs), layout)
+
+
+saves_as("Activation", "Softmax", rule=saves_activation)

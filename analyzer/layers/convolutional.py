@@ -16,11 +16,12 @@ import sympy
 from pydantic import StrictBool, model_validator
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
-from analyzer.layers.activations import ActivationName, activation_flops
+from analyzer.layers.activations import ActivationName, activation_flops, activation_saves
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.torch_ops import Conv, fused_activation, has_bias
 from analyzer.spec.fields import Size, Sizes
 from analyzer.symbolic import ONE, ZERO, evaluate, floor_div, product, render
@@ -391,3 +392,54 @@ def torch_train_convolution(row: LayerRow, batch: sympy.Symbol, needs: train.Nee
 
 
 trains_as(*CONVOLUTIONS, rule=train_convolution, torch=torch_train_convolution)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def padded_input(row: LayerRow, batch: sympy.Symbol) -> sympy.Expr | None:
+    """Elements of the padded copy the export convolves, or None when it convolves its input unpadded: 'causal' and
+    strided 'same' pad with F.pad (KerasConvolution.explicit_padding), to (out - 1)·s + d·(k - 1) + 1 per axis (the
+    input's length if that is less); torch's padding='same' pads a copy only where d·(k - 1) is odd, by one."""
+    spec = row.spec
+    axes = list(zip(row.input_shapes[0][:-1], row.output_shape[:-1], spec.kernel_size, spec.strides,
+                    spec.dilation_rate, strict=True))
+    if spec.padding == "causal":
+        lengths = [n + d * (k - 1) for n, _, k, _, d in axes]
+    elif spec.padding == "same" and not string_padding(row):
+        lengths = [padded_length(n, o, d * (k - 1) + 1, s) for n, o, k, s, d in axes]
+    elif spec.padding == "same":
+        odd = [sympy.sympify(d * (k - 1)) % 2 for _, _, k, _, d in axes]
+        if any(not o.is_Integer for o in odd):
+            raise saved.NotCounted("padding='same' with a symbolic kernel: whether torch pads a copy depends on its parity")
+        if not any(odd):
+            return None
+        lengths = [n + o for (n, *_), o in zip(axes, odd, strict=True)]
+    else:
+        return None
+    return batch * row.input_shapes[0][-1] * product(lengths)
+
+
+def padded_length(n: sympy.Expr, out: sympy.Expr, span: sympy.Expr, stride: sympy.Expr) -> sympy.Expr:
+    """max((out - 1)·s + span, n): n - (out - 1)·s = (n - 1) mod s + 1 is at most s, so without the max when span >= s
+    (sympy's Max costs milliseconds each on nested floors)."""
+    if (span - stride).is_nonnegative:
+        return (out - 1) * stride + span
+    return sympy.Max((out - 1) * stride + span, n)
+
+
+def saves_convolution(ctx: saved.SaveContext) -> saved.Saves:
+    """convolution_backward keeps the input it convolved whenever the layer has a backward (dL/dW needs it, and the
+    node keeps it for dL/dx too): x.movedim(-1, 1).contiguous(), x itself when it is channels-first in memory
+    already (a convolution's output), else a copy, or the padded copy. SeparableConv: and the depthwise output, the
+    pointwise convolution's input. Then the activation's (on z, the convolution's output)."""
+    x = ctx.inputs[0]
+    padded = padded_input(ctx.row, ctx.batch)
+    kept = [ctx.kept_input(0, saved.channels_first(x.rank).order, "channels-first copy") if padded is None
+            else saved.Saved.new("padded", padded)]
+    if ctx.row.type.startswith("Separable"):
+        kept.append(saved.Saved.new("depthwise output", ctx.batch * conv_calls(ctx.row)[0].outputs))
+    z = saved.Saved.new("convolution output", ctx.outputs)
+    return saved.Saves((*kept, *activation_saves(ctx.spec.activation, z, ctx.outputs)), saved.channels_first(x.rank))
+
+
+saves_as(*CONVOLUTIONS, rule=saves_convolution)

@@ -8,11 +8,12 @@ import sympy
 from pydantic import StrictBool
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
-from analyzer.layers.activations import ActivationName, activation_flops
+from analyzer.layers.activations import ActivationName, activation_flops, activation_saves
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.torch_ops import Linear, fused_activation, has_bias
 from analyzer.spec.fields import Size
 from analyzer.symbolic import ONE, product
@@ -114,3 +115,21 @@ def torch_train_dense(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) ->
 
 
 trains_as("Dense", rule=train_dense, torch=torch_train_dense)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_dense(ctx: saved.SaveContext) -> saved.Saves:
+    """dL/dW = xᵀ·dz needs x: nn.Linear's addmm keeps it when the weights train (its dL/dx needs only W). Of an
+    input of rank > 2, torch folds the rows into a matrix, a view when they merge (contiguous), else a copy, and
+    keeps that. Then the activation's (on z, the product, a tensor of the layer's own)."""
+    x = ctx.inputs[0]
+    kept: tuple[saved.Saved, ...] = ()
+    if ctx.trains:
+        rows = range(x.rank - 1)
+        kept = (saved.Saved.input(0) if x.rank == 2 or x.mergeable(rows) else saved.Saved.new("rows", x.elements),)
+    z = saved.Saved.new("x·W + b", ctx.outputs)
+    return saved.Saves(kept + activation_saves(ctx.spec.activation, z, ctx.outputs))
+
+
+saves_as("Dense", rule=saves_dense)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.symbolic import product
 
 if TYPE_CHECKING:
@@ -75,3 +76,19 @@ def train_elementwise(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) ->
 
 
 trains_as("Lambda", rule=train_elementwise)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+# What each function's backward keeps (torch's derivatives.yaml): cos, sin, log, abs, square their input x; exp and
+# sqrt their output y; negative nothing.
+FUNCTION_SAVES = {"cos": "x", "sin": "x", "exp": "y", "log": "x", "sqrt": "y", "abs": "x", "square": "x", "negative": ""}
+
+
+def saves_elementwise(ctx: saved.SaveContext) -> saved.Saves:
+    """The function's (FUNCTION_SAVES); the output keeps the input's layout (TensorIterator)."""
+    kept = {"x": (saved.Saved.input(0),), "y": (saved.OUTPUT,), "": ()}[FUNCTION_SAVES[ctx.spec.function]]
+    return saved.Saves(kept, ctx.inputs[0].layout.dense())
+
+
+saves_as("Lambda", rule=saves_elementwise)

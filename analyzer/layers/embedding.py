@@ -13,10 +13,11 @@ import sympy
 from pydantic import StrictBool
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.spec.fields import Size
 from analyzer.symbolic import ZERO, product
 
@@ -73,3 +74,15 @@ def train_embedding(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> t
 
 
 trains_as("Embedding", rule=train_embedding)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_embedding(ctx: saved.SaveContext) -> saved.Saves:
+    """embedding_backward scatters by the ids: nn.Embedding keeps them when the table trains, as the int64 copy the
+    export makes of the (float) ids, x.long(): 8 bytes per id whatever the compute dtype."""
+    ids = saved.Saved.new("ids (int64)", ctx.inputs[0].elements, "int64")
+    return saved.Saves((ids,) if ctx.trains else ())
+
+
+saves_as("Embedding", rule=saves_embedding)

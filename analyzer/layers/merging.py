@@ -15,10 +15,11 @@ import sympy
 from pydantic import StrictInt
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.symbolic import ZERO, product, render
 
 if TYPE_CHECKING:
@@ -173,3 +174,36 @@ def train_merge(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train
 
 trains_as(*MERGES, rule=train_merge)
 trains_as("Concatenate", rule=train.gradient_free)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_merge(ctx: saved.SaveContext) -> saved.Saves:
+    """The export merges left to right. + - and the average's /k keep nothing; a * b keeps b for dL/da when a needs a
+    gradient and a for dL/db when b does; torch.maximum / minimum keep both. A running result of three or more
+    inputs is a tensor of its own (the broadcast of those inputs). torch.cat keeps nothing and writes a contiguous
+    tensor; the others' output takes the layout of the first input of the output's shape."""
+    if ctx.row.type == "Concatenate":
+        return saved.Saves()
+    inputs = ctx.inputs
+    kept: list[saved.Saved] = []
+    if ctx.row.type in ("Multiply", "Maximum", "Minimum"):
+        running, shape, needs = saved.Saved.input(0), list(inputs[0].shape[1:]), inputs[0].requires_grad
+        for i, x in enumerate(inputs[1:], start=1):
+            both = ctx.row.type != "Multiply"
+            if needs or both:
+                kept.append(saved.Saved.input(i))
+            if x.requires_grad or both:
+                kept.append(running)
+            other = list(x.shape[1:])
+            rank = max(len(shape), len(other))
+            shape, other = ([sympy.Integer(1)] * (rank - len(s)) + s for s in (shape, other))
+            shape = [a if a != 1 else b for a, b in zip(shape, other, strict=True)]
+            running = saved.Saved.new(f"result of {i + 1} inputs", ctx.batch * product(shape))
+            needs = needs or x.requires_grad
+    full = next((x for x in inputs if len(x.shape) == len(ctx.output_shape) and
+                 all(d == o for d, o in zip(x.shape, ctx.output_shape, strict=True))), None)
+    return saved.Saves(tuple(dict.fromkeys(kept)), full.layout.dense() if full else None)
+
+
+saves_as(*MERGES, "Concatenate", rule=saves_merge)

@@ -16,10 +16,11 @@ import sympy
 from pydantic import BeforeValidator, StrictBool, StrictInt, ValidationInfo
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.torch_ops import input_elements
 from analyzer.spec.fields import Real, to_size
 from analyzer.symbolic import ZERO, product, render
@@ -138,6 +139,10 @@ class RMSNormalization(PerSampleNormalization):
 
     type: Literal["RMSNormalization"]
     epsilon: Real = 1e-6
+    # Gemma's form, y = x / rms · (1 + w) (google-deepmind/gemma's RMSNorm(scale_plus_one=True), HF GemmaRMSNorm):
+    # the same params, and the same count: 1 + w is a constant of the weights, folded once as BatchNormalization's
+    # statistics are, not per input (torch eager adds it on every call: n adds, a FLOP no tool counts).
+    scale_plus_one: StrictBool = False
 
 
 @register(RMSNormalization)
@@ -214,8 +219,10 @@ counted_as("GroupNormalization", torch=tools.torch_no_formula, thop=thop_group_n
 
 
 def fvcore_rms_normalization(row: LayerRow) -> tools.Outcome:
-    """nn.RMSNorm traces to aten::rms_norm, which fvcore has no handle for (0, with a warning)."""
-    return tools.Skipped(tools.fvcore_unsupported(["aten::rms_norm"]))
+    """nn.RMSNorm traces to aten::rms_norm, which fvcore has no handle for (0, with a warning); scale_plus_one's
+    1 + w (torch_modules.transformer.RMSNormPlusOne) is an aten::add, unsupported too."""
+    plus_one = ["aten::add"] if row.spec.scale_plus_one and row.spec.scale else []
+    return tools.Skipped(tools.fvcore_unsupported([*plus_one, "aten::rms_norm"]))
 
 
 def thop_rms_normalization(row: LayerRow) -> sympy.Expr:
@@ -306,8 +313,10 @@ def trailing_axes(layer: PerSampleNormalization, plan: LayerPlan) -> list[int]:
 @TORCH_BUILDERS.register("RMSNormalization")
 def torch_rms_normalization(layer: RMSNormalization, plan: LayerPlan) -> Construct:
     axes = trailing_axes(layer, plan)
-    return Construct.of("RMSNorm", shape=tuple(plan.input_shape[a - 1] for a in axes), epsilon=layer.epsilon,
-                        scale=layer.scale)
+    shape = tuple(plan.input_shape[a - 1] for a in axes)
+    if layer.scale_plus_one and layer.scale:  # torch_modules.transformer: nn.RMSNorm has no (1 + w) form
+        return Construct.of("RMSNormPlusOne", shape=shape, epsilon=layer.epsilon)
+    return Construct.of("RMSNorm", shape=shape, epsilon=layer.epsilon, scale=layer.scale)
 
 
 @KERAS_BUILDERS.register("RMSNormalization")
@@ -315,6 +324,9 @@ def keras_rms_normalization(layer: RMSNormalization, plan: LayerPlan) -> Constru
     if not layer.scale:
         raise plan.error("RMSNormalization with scale: false has no Keras counterpart (keras.layers.RMSNormalization "
                          "always learns a scale)")
+    if layer.scale_plus_one:
+        raise plan.error("RMSNormalization with scale_plus_one: true has no Keras counterpart (keras.layers."
+                         "RMSNormalization multiplies by its scale, not 1 + scale)")
     axis = tuple(layer.axis) if isinstance(layer.axis, list) else layer.axis
     return Construct.of("RMSNormalization", axis=axis, epsilon=layer.epsilon)
 
@@ -351,10 +363,60 @@ def train_per_sample_normalization(row: LayerRow, batch: sympy.Symbol, needs: tr
     """LayerNormalization, GroupNormalization, RMSNormalization: the forward is the inference one (statistics per
     sample); normalization_backward with gamma (and beta) of the layer's own size."""
     spec = row.spec
-    vectors = row.counts.params / ((int(getattr(spec, "center", False)) + int(spec.scale)) or 1)  # gamma (and beta) entries
+    # gamma (and beta) entries of one copy: row.counts cover every copy of a symbolically repeated block
+    vectors = row.counts.params / row.multiplier / ((int(getattr(spec, "center", False)) + int(spec.scale)) or 1)
     return normalization_backward(batch * product(row.input_shapes[0]), vectors, getattr(spec, "center", False),
                                   spec.scale, centered=row.type != "RMSNormalization")
 
 
 trains_as("BatchNormalization", rule=train_batch_normalization)
 trains_as("LayerNormalization", "GroupNormalization", "RMSNormalization", rule=train_per_sample_normalization)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def keras_axes(spec: Any, rank: int) -> list[int]:
+    """The spec's axis (or axes), counted with the batch axis as Keras counts them, for a tensor of `rank`."""
+    axes = spec.axis if isinstance(spec.axis, list) else [spec.axis]
+    return sorted({a + rank if a < 0 else a for a in axes})
+
+
+def saves_normalization(ctx: saved.SaveContext) -> saved.Saves:
+    """torch's fused kernels keep their input and two statistics per normalized group (float32): batch norm the
+    batch mean and inverse std per channel, layer norm the mean and 1/std per row, group norm per sample and group.
+    BatchNorm with only a scale multiplies by it outside the kernel (torch's affine is all or nothing), and that
+    multiply keeps the normalized tensor when the scale trains; with no affine kernel and an input that needs no
+    gradient the kernel has no backward node at all. GroupNorm's input is first made contiguous in its suggested
+    memory format: a copy, unless it is channels-first (or, at rank 4/5, channels-last) in memory already. RMS
+    normalization is torch's composite rms_norm: x (for x² and x·r), r = 1/rms per row, and x·r when the scale
+    trains; Gemma's (1 + w) form keeps that sum, a tensor of its own."""
+    x, spec, kind = ctx.inputs[0], ctx.spec, ctx.row.type
+    stats = "float32"
+    if kind == "BatchNormalization":
+        (axis,) = keras_axes(spec, x.rank)
+        kernel = x.requires_grad or (spec.center and spec.scale and ctx.trains)
+        kept = [saved.Saved.input(0), saved.Saved.new("batch mean", x.shape[axis], stats),
+                saved.Saved.new("batch 1/std", x.shape[axis], stats)] if kernel else []
+        if spec.scale and not spec.center and ctx.trains:
+            kept.append(saved.Saved.new("normalized", ctx.outputs))
+        return saved.Saves(tuple(kept), saved.moved_output(x, axis))
+    if kind == "GroupNormalization":
+        groups = x.shape[-1] if spec.groups == -1 else spec.groups
+        moved = x.permuted(saved.moved_axes(x.rank, x.rank - 1))
+        as_is = moved.is_contiguous() or moved.channels_last_like()
+        kept = [saved.Saved.input(0) if as_is else saved.Saved.new("contiguous copy", x.elements),
+                saved.Saved.new("mean", ctx.batch * groups, stats), saved.Saved.new("1/std", ctx.batch * groups, stats)]
+        return saved.Saves(tuple(kept), saved.moved_output(x, x.rank - 1))
+    rows = x.elements / product(x.shape[a] for a in keras_axes(spec, x.rank))
+    if kind == "LayerNormalization":
+        kept = [saved.Saved.input(0), saved.Saved.new("mean", rows, stats), saved.Saved.new("1/std", rows, stats)]
+        return saved.Saves(tuple(kept))
+    kept = [saved.Saved.input(0), saved.Saved.new("1/rms", rows, stats)] if x.requires_grad else []
+    if spec.scale and ctx.trains:
+        kept.append(saved.Saved.new("normalized", x.elements))
+    if spec.scale and getattr(spec, "scale_plus_one", False) and x.requires_grad:
+        kept.append(saved.Saved.new("1 + w", product(x.shape[a] for a in keras_axes(spec, x.rank))))
+    return saved.Saves(tuple(kept), x.layout.dense())
+
+
+saves_as("BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization", rule=saves_normalization)

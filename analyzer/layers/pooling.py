@@ -20,11 +20,12 @@ import sympy
 from pydantic import StrictBool, model_validator
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
 from analyzer.layers.convolutional import AXIS_NAMES, note_unread_tail
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.sizes import OptionalSizes
 from analyzer.spec.fields import Sizes
 from analyzer.symbolic import ZERO, floor_div, product, render
@@ -265,3 +266,30 @@ def train_pooling(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> tra
 
 
 trains_as(*POOLS, *GLOBAL_POOLS, rule=train_pooling)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_pooling(ctx: saved.SaveContext) -> saved.Saves:
+    """max_poolNd_with_indices keeps its input and the argmax indices (int64, one per output); avg_poolNd its input.
+    'same': the input is the padded copy, and average 'same' divides by the pooled map of ones, which the divide keeps
+    (out spatial cells, one channel, no batch). 1-D pools run as 2-D ones on x.unsqueeze(-2): their output comes out
+    channels-last in memory when the input is; 2-D ones too, unless the padded copy (rank 3: contiguous) is pooled."""
+    x = ctx.inputs[0]
+    pool = pool_call(ctx.row)
+    kept = [saved.Saved.new("padded", ctx.batch * pool.input_elements) if pool.same else saved.Saved.input(0)]
+    if pool.kind == "max":
+        kept.append(saved.Saved.new("argmax indices", ctx.outputs, "int64"))
+    elif pool.same:
+        kept.append(saved.Saved.new("window cells", pool.output_spatial))
+    same_1d = pool.same and x.rank == 3  # F.pad of a rank-3 tensor writes it contiguous, channels first
+    return saved.Saves(tuple(kept), saved.channels_first(3) if same_1d else saved.moved_output(x, x.rank - 1, via_2d=True))
+
+
+def saves_global_pooling(ctx: saved.SaveContext) -> saved.Saves:
+    """torch.amax keeps its input and its result (the gradient goes to the maxima); torch.mean keeps nothing."""
+    return saved.Saves((saved.Saved.input(0), saved.OUTPUT) if "Max" in ctx.row.type else ())
+
+
+saves_as(*POOLS, rule=saves_pooling)
+saves_as(*GLOBAL_POOLS, rule=saves_global_pooling)

@@ -150,3 +150,18 @@ def trains_as(*type_names: str, rule: Rule, torch: Rule | None = None) -> None:
             raise RuntimeError(f"duplicate training rule for layer type {type_name!r}")
         TRAINING[type_name] = rule
         TORCH_TRAINING[type_name] = torch or torch_backward_without_formula
+
+
+# Layer type -> what autograd saves of it for the backward (analyzer/layers/saved.py): the saved activations of the
+# training step's memory (analyzer/training_memory.py). A type without one is "not counted" there, never guessed.
+SAVES: dict[str, Rule] = {}
+
+
+def saves_as(*type_names: str, rule: Rule) -> None:
+    """Declare what these layer types save for the backward pass on the torch export (a saved.SaveRule)."""
+    for type_name in type_names:
+        if type_name not in TYPE_MODULES:
+            raise RuntimeError(f"a saved-activation rule for unknown layer type {type_name!r}")
+        if type_name in SAVES:
+            raise RuntimeError(f"duplicate saved-activation rule for layer type {type_name!r}")
+        SAVES[type_name] = rule

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.spec.fields import Rate, Real
 from analyzer.symbolic import product
 
@@ -89,3 +90,20 @@ def train_noise(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train
 
 
 trains_as("Dropout", "GaussianNoise", "GaussianDropout", rule=train_noise)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_noise(ctx: saved.SaveContext) -> saved.Saves:
+    """Dropout on the CPU is torch's x·mask with mask = bernoulli(1 - rate)/(1 - rate), a float tensor of x's size
+    that the multiply keeps (CUDA's fused native_dropout keeps a bool mask instead, 1 byte per element); rate 0 is
+    the identity. GaussianDropout, x·(1 + stddev·noise), keeps its multiplier; GaussianNoise, x + noise, nothing.
+    (The export writes the Gaussian layers as nn.Identity, their inference form; these count their training form.)"""
+    x, kind = ctx.inputs[0], ctx.row.type
+    if kind == "Dropout" and ctx.spec.rate == 0:
+        return saved.Saves(layout=x.layout, alias=0)
+    kept = () if kind == "GaussianNoise" else (saved.Saved.new("mask" if kind == "Dropout" else "noise", x.elements),)
+    return saved.Saves(kept, x.layout.dense())
+
+
+saves_as("Dropout", "GaussianDropout", "GaussianNoise", rule=saves_noise)

@@ -9,10 +9,11 @@ import sympy
 from pydantic import StrictInt
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.spec.fields import ReshapeDims, Size
 from analyzer.symbolic import product, render
 
@@ -135,3 +136,23 @@ def train_repeat_vector(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) 
 
 trains_as("Reshape", "Flatten", "Permute", rule=train.gradient_free)
 trains_as("RepeatVector", rule=train_repeat_vector)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_reshaping(ctx: saved.SaveContext) -> saved.Saves:
+    """Nothing is kept (the backward reshapes, permutes or sums the gradient). The output is a view of the input
+    when torch can make one: x.reshape / flatten of a contiguous input (flatten: of axes that merge), x.permute
+    always, RepeatVector's x.unsqueeze(1).expand(n) with a stride-0 axis; else a contiguous copy."""
+    x, kind = ctx.inputs[0], ctx.row.type
+    if kind == "Permute":
+        return saved.Saves(layout=x.layout.permuted((0, *ctx.spec.dims)), alias=0)
+    if kind == "RepeatVector":
+        return saved.Saves(layout=saved.Layout((0, 1, 2), broadcast=frozenset({1})), alias=0)
+    if kind == "Flatten" and x.rank == 2:
+        return saved.Saves(layout=x.layout, alias=0)
+    view = x.mergeable(range(1, x.rank)) if kind == "Flatten" else x.is_contiguous()
+    return saved.Saves(alias=0 if view else None)
+
+
+saves_as("Reshape", "Flatten", "Permute", "RepeatVector", rule=saves_reshaping)

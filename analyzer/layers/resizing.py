@@ -15,11 +15,12 @@ import sympy
 from pydantic import model_validator
 
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.convolutional import AXIS_NAMES
-from analyzer.layers.registry import counted_as, register, trains_as
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.sizes import OneDPairs, TwoDPairs
 from analyzer.spec.fields import Size, Sizes
 from analyzer.symbolic import product, render
@@ -188,3 +189,23 @@ def train_up_sampling(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) ->
 
 trains_as("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", rule=train.gradient_free)
 trains_as("UpSampling1D", "UpSampling2D", rule=train_up_sampling)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_resizing(ctx: saved.SaveContext) -> saved.Saves:
+    """Nothing is kept. F.pad writes a new tensor in its input's suggested memory format (of x.movedim(-1, 1)); a
+    crop is x.narrow, a view of the input that covers part of its storage; nearest up-sampling's repeat_interleave
+    writes a contiguous copy."""
+    x, kind = ctx.inputs[0], ctx.row.type
+    if kind.startswith("ZeroPadding"):
+        return saved.Saves(layout=saved.moved_output(x, x.rank - 1))
+    if kind.startswith("Cropping"):
+        cut = {axis for axis, pair in enumerate(ctx.spec.cropping, start=1) if any(c != 0 for c in pair)}
+        layout = x.layout
+        return saved.Saves(layout=saved.Layout(layout.order, layout.partial | cut, layout.broadcast), alias=0)
+    return saved.Saves()
+
+
+saves_as("ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D",
+         rule=saves_resizing)

@@ -1,0 +1,258 @@
+"""The memory of one training step (issue 16): weights, gradients, optimizer state, the activations autograd
+saves for the backward pass, and a documented peak, in elements and in bytes for a dtype or a mixed-precision
+policy (docs/conventions.md#training, the Memory bullet).
+
+Saved activations follow autograd on nnspec's torch export: each layer family says what its ops keep
+(`saves_as`, analyzer/layers/saved.py); this module follows the storages through the graph, so that a tensor two
+layers keep (a convolution's output kept by the next relu and by the next convolution) counts once, for the first
+layer in graph order that keeps it, and never counts a parameter. A layer records nothing when nothing it computes
+needs a gradient (before the first trainable layer, with the model input not requiring one). Where torch's choice
+between a view and a copy depends on the batch axis having size 1, the formula has a factor Min(B - 1, 1): 0 at
+B = 1, else 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sympy
+
+from analyzer.layers.registry import INPUT_LAYER, SAVES
+from analyzer.layers.saved import NotCounted, SaveContext, Saves, Tensor, World, channels_last
+from analyzer.memory import DTYPE_BYTES
+from analyzer.symbolic import ZERO, product
+
+# Optimizer state elements per trainable parameter (torch.optim's `state`; each also keeps a step count).
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+# Keras' mixed-precision policies: 2-byte weights, gradients and activations, float32 master weights and
+# optimizer state (ZeRO's accounting: 2 + 2 + 4 + 4 + 4 = 16 bytes per parameter with Adam).
+MIXED_PRECISION = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+FIXED_BYTES = {"float32": 4, "int64": 8, "bool": 1}  # saved tensors whose dtype is not the compute dtype
+REPEATED = "inside blocks repeated a symbolic number of times"
+
+
+class StepLike(Protocol):
+    """What this module reads of analyzer.training.TrainingStep (which imports this module, not the reverse)."""
+
+    report: Any
+    optimizer: str
+    layers: dict[str, Any]
+    input_grad: bool
+
+    def total(self, part: str) -> sympy.Expr: ...
+
+
+@dataclass(frozen=True)
+class MemoryLine:
+    name: str  # "weights", "gradients", "optimizer_state", "saved_activations", "peak" (+ "master_weights" in mixed precision)
+    elements: sympy.Expr
+    bytes: sympy.Expr
+    note: str = ""  # e.g. "not counted for GRU" or "fp32 master copy"
+
+
+def compute_bytes(dtype: str) -> int:
+    """Bytes of one element in the compute dtype of `dtype` (a DTYPE_BYTES name or a mixed-precision policy)."""
+    if dtype in MIXED_PRECISION:
+        return DTYPE_BYTES[MIXED_PRECISION[dtype]]
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join([*DTYPE_BYTES, *MIXED_PRECISION])}")
+    return DTYPE_BYTES[dtype]
+
+
+@dataclass
+class _Walk:
+    """Saved storages per layer (elements, dtype), first keeper first; the layers not counted, by type."""
+
+    saved: dict[str, list[tuple[sympy.Expr, str]]] = field(default_factory=dict)
+    not_counted: dict[str, str] = field(default_factory=dict)  # layer -> type
+    grads: dict[str, sympy.Expr] = field(default_factory=dict)  # layer -> gradient elements in flight in its backward
+
+
+@dataclass(frozen=True)
+class _Value:
+    key: Any  # the storage
+    layout: Any
+    shape: tuple[sympy.Expr, ...]
+
+
+def _walk(step: StepLike, world: World) -> _Walk:
+    report = step.report
+    batch = report.symbol("B").symbol
+    storages: dict[Any, tuple[sympy.Expr, str]] = {}
+    values: dict[str, _Value] = {}
+    requires: dict[str, bool] = {}
+    seen: set[Any] = set()
+    out = _Walk()
+
+    def visit(name: str, row: Any, copy: int = 0, feed: tuple[str, str] | None = None,
+              opaque: bool = False) -> list[tuple[sympy.Expr, str]] | None:
+        """Walk one row: its copy `copy` of a repeated block (0: the row itself), `feed` (the block's input, the
+        block's output) rewiring the copies after the first to read the one before. None: not counted."""
+        def own(key: tuple[Any, ...]) -> tuple[Any, ...]:
+            return (*key, copy) if copy else key
+
+        shapes = [(batch, *shape) for shape in row.output_shapes]
+        if row.type == INPUT_LAYER:
+            requires[name] = step.input_grad
+            storages[name] = (product(shapes[0]), "float")
+            values[name] = _Value(name, channels_last(len(shapes[0])), shapes[0])
+            return []
+        refs = [feed[1] if feed and ref.partition(":")[0] == feed[0] else ref for ref in row.inputs]
+        sources = [values.get(ref) or values[ref.partition(":")[0]] for ref in refs]
+        trains = step.layers[name].trainable_params != 0
+        requires[name] = trains or any(requires[ref.partition(":")[0]] for ref in refs)
+        if requires[name]:
+            grads = sympy.Add(*(product(s) for s in shapes))
+            if any(requires[ref.partition(":")[0]] for ref in refs):
+                grads += sympy.Add(*(product(v.shape) for v in sources))
+            out.grads[name] = grads
+        rule = SAVES.get(row.type)
+        result: Saves | None = None
+        if rule is not None and opaque:
+            out.not_counted[name] = REPEATED
+        elif rule is not None and len(shapes) == 1:
+            inputs = tuple(Tensor(v.shape, v.layout, requires[ref.partition(":")[0]], world)
+                           for v, ref in zip(sources, refs, strict=True))
+            try:
+                result = rule(SaveContext(row, batch, inputs, trains))
+            except NotCounted:
+                result = None
+        if result is None:  # its outputs as opaque new storages; what it saves is not counted
+            out.not_counted.setdefault(name, row.type)
+            for i, shape in enumerate(shapes):
+                storages[own((name, i))] = (product(shape), "float")
+                values[f"{name}:{i}" if i else name] = _Value(own((name, i)), channels_last(len(shape)), shape)
+            return None
+        output_key = sources[result.alias].key if result.alias is not None else own((name, 0))
+        if result.alias is None:
+            storages[output_key] = (product(shapes[0]) if result.storage is None else result.storage, "float")
+        values[name] = _Value(output_key, result.layout or channels_last(len(shapes[0])), shapes[0])
+        kept: list[tuple[sympy.Expr, str]] = []
+        if not requires[name]:
+            return kept
+        for item in result.saved:
+            if item.tensor == "input":
+                key = sources[item.index].key
+            elif item.tensor == "output":
+                key = output_key
+            else:
+                key = own((name, "new", item.tag))
+                storages[key] = (item.elements, item.dtype)
+            if key not in seen:
+                seen.add(key)
+                kept.append(storages[key])
+        return kept
+
+    rows = list(report.layers.items())
+    i = 0
+    while i < len(rows):
+        name, row = rows[i]
+        if row.multiplier == 1:
+            kept = visit(name, row)
+            if kept is not None and row.type != INPUT_LAYER:
+                out.saved[name] = kept
+            i += 1
+            continue
+        # a block repeated m times, one row per layer: copy 1 reads the block's input, copy 2 (and every later
+        # one, checked on copy 3) the block's output; saved = copy 1's + (m - 1) copy 2's
+        group = (row.multiplier, name.rpartition(".each.")[0])
+        j = i
+        while j < len(rows) and (rows[j][1].multiplier, rows[j][0].rpartition(".each.")[0]) == group:
+            j += 1
+        run = rows[i:j]
+        names = {n for n, _ in run}
+        read = {ref.partition(":")[0] for _, r in run for ref in r.inputs}
+        external, ends = read - names, [n for n, _ in run if n not in read]
+        if len(external) != 1 or len(ends) != 1:
+            for n, r in run:
+                visit(n, r, opaque=True)
+            i = j
+            continue
+        feed = (external.pop(), ends[0])
+        copies = [[visit(n, r, copy, feed if copy > 1 else None) for n, r in run] for copy in (1, 2, 3)]
+        for (n, _), first, second, third in zip(run, *copies, strict=True):
+            if first is None or second is None or third is None:
+                continue
+            if second != third:
+                out.not_counted[n] = REPEATED
+                continue
+            out.saved[n] = first + [(e * (row.multiplier - 1), d) for e, d in second]
+        i = j
+    return out
+
+
+def _per_layer(walk: _Walk, unit: int) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr]]:
+    """(bytes, elements) per layer."""
+    def size(dtype: str) -> int:
+        return unit if dtype == "float" else FIXED_BYTES[dtype]
+
+    return ({name: sympy.Add(*(e * size(d) for e, d in kept)) for name, kept in walk.saved.items()},
+            {name: sympy.Add(*(e for e, _ in kept)) for name, kept in walk.saved.items()})
+
+
+def _saved(step: StepLike, dtype: str) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr], _Walk]:
+    """Per layer, saved bytes and elements (B = 1's where torch's view-or-copy choice depends on it), and the walk."""
+    unit = compute_bytes(dtype)
+    world = World()
+    walk = _walk(step, world)
+    bytes_, elements = _per_layer(walk, unit)
+    if world.sensitive:
+        batch = step.report.symbol("B").symbol
+        one_bytes, one_elements = _per_layer(_walk(step, World(batch_one=True)), unit)
+        general = sympy.Min(batch - 1, 1)  # 0 at B = 1, 1 for B >= 2
+
+        def blend(at_two: sympy.Expr, at_one: sympy.Expr) -> sympy.Expr:
+            return at_two if at_two == at_one else at_two * general + at_one.subs(batch, 1) * (1 - general)
+
+        bytes_ = {n: blend(v, one_bytes[n]) for n, v in bytes_.items()}
+        elements = {n: blend(v, one_elements[n]) for n, v in elements.items()}
+    return bytes_, elements, walk
+
+
+def saved_activations(step: StepLike, dtype: str = "float32") -> dict[str, sympy.Expr]:
+    """Bytes each layer's backward keeps from the forward (a storage two layers keep counted for the first), in
+    graph order; the layers not counted (step_memory's note names their types) are left out."""
+    return _saved(step, dtype)[0]
+
+
+def _not_counted_note(walk: _Walk) -> str:
+    types = sorted(set(walk.not_counted.values()) - {REPEATED})
+    parts = [f"not counted for {', '.join(types)}"] if types else []
+    if REPEATED in walk.not_counted.values():
+        parts.append(f"not counted {REPEATED}")
+    return "; ".join(parts)
+
+
+def step_memory(step: StepLike, dtype: str = "float32") -> list[MemoryLine]:
+    """The memory a training step holds, in elements and bytes: weights, gradients, (master weights,) optimizer
+    state, saved activations, and the peak (docs/conventions.md#training, Memory)."""
+    report = step.report
+    unit = compute_bytes(dtype)
+    params, trainable = report.total.params, step.total("trainable_params")
+    state = OPTIMIZER_STATE[step.optimizer] * trainable
+    counter = "; a step count per tensor" if step.optimizer in ("adam", "adamw") else ""
+    if dtype in MIXED_PRECISION:
+        moving = report.total.non_trainable_params
+        lines = [MemoryLine("weights", params, 2 * (params - moving) + 4 * moving,
+                            f"{MIXED_PRECISION[dtype]} copy" + ("; moving statistics float32" if moving != 0 else "")),
+                 MemoryLine("gradients", trainable, 2 * trainable, MIXED_PRECISION[dtype]),
+                 MemoryLine("master_weights", trainable, 4 * trainable, "fp32 master copy"),
+                 MemoryLine("optimizer_state", state, 4 * state, "float32" + counter)]
+    else:
+        lines = [MemoryLine("weights", params, unit * params), MemoryLine("gradients", trainable, unit * trainable),
+                 MemoryLine("optimizer_state", state, unit * state, counter.removeprefix("; "))]
+    per_layer, per_layer_elements, walk = _saved(step, dtype)
+    note = _not_counted_note(walk)
+    lines.append(MemoryLine("saved_activations", sympy.Add(*per_layer_elements.values()),
+                            sympy.Add(*per_layer.values()), note))
+    # gradients in flight: the largest layer's dL/d(output) and dL/d(input), at the report's values
+    flight, where = ZERO, ""
+    if walk.grads:
+        where = max(walk.grads, key=lambda n: report.value(walk.grads[n]))
+        flight = walk.grads[where]
+    peak_note = f"all of the above + gradients in flight at {where}" if where else "all of the above"
+    lines.append(MemoryLine("peak", sympy.Add(*(line.elements for line in lines)) + flight,
+                            sympy.Add(*(line.bytes for line in lines)) + unit * flight,
+                            peak_note + (f"; saved activations {note}" if note else "")))
+    return lines
