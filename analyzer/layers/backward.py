@@ -30,6 +30,12 @@ class Needs:
 
     input: bool
     weights: bool
+    # per input, in the row's order: does it need a gradient (a layer reading a model input and a trained tensor
+    # computes only the second's); empty: every input as `input`
+    inputs: tuple[bool, ...] = ()
+
+    def input_needs(self, index: int) -> bool:
+        return self.inputs[index] if self.inputs else self.input
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
+from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
-from analyzer.layers.activations import activation_flops
+from analyzer.layers.activations import activation_flops, activation_saves
 from analyzer.layers.base import LayerContext, LayerResult, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, one_or_tuple
 from analyzer.layers.convolutional import (
@@ -34,7 +36,7 @@ from analyzer.layers.convolutional import (
     keras_kernel_arguments,
     torch_kernel_arguments,
 )
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.layers.sizes import OptionalNonNegativeSizes
 from analyzer.layers.torch_modules.crops import conv_transpose_crops
 from analyzer.layers.torch_ops import fused_activation, has_bias
@@ -190,3 +192,61 @@ def keras_builder(layer: ConvTransposeSpec, plan: LayerPlan) -> Construct:
     return Construct.of(layer.type, filters=plan.int(layer.filters), **keras_kernel_arguments(layer, plan),
                         output_padding=one_or_tuple(output_padding) if output_padding else None,
                         activation=layer.activation, use_bias=plan.use_bias(layer.use_bias))
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_conv_transpose(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Over R = B·P_in input positions, each scattered into k taps of F filters (the full output, the crop's
+    positions included, as the forward counts them). Through the activation, dz per (kept) output; the crop's
+    backward pads dz with zeros, no arithmetic. dL/dx is the (forward, strided) convolution of dz: R·C gradients,
+    each a dot product of k·F terms. dL/dW: one gradient per weight, an R-term dot product (every input position
+    meets every tap once); dL/db: F sums over the B·P_out outputs the bias is added to."""
+    (shape,) = row.input_shapes
+    rows, channels, filters = batch * product(shape[:-1]), shape[-1], row.spec.filters
+    kernel = product(row.spec.kernel_size)
+    outputs = batch * product(row.output_shape[:-1])
+    return train.Backward(
+        grad_input=train.dot_product_gradients(rows * channels, kernel * filters),
+        grad_weight=(train.dot_product_gradients(kernel * filters * channels, rows)
+                     + train.bias_gradient(filters, outputs, has_bias(row))),
+        grad_other=train.activation_backward(row.spec.activation, row.output_shape, batch, row.name),
+    )
+
+
+def torch_train_conv_transpose(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """aten.convolution_backward (transposed) -> `conv_backward_flop`: dL/dx as conv_flop_count(grad_out, w, grad_in,
+    transposed=False), over the input's positions: 2·B·MACs; dL/dW as conv_flop_count(t(grad_out), t(x), t(grad_w)):
+    batch F, weight (C, B, *P_in), output the kernel's k: k·P_in·F·C·B·2 = 2·B·MACs too (groups would multiply it,
+    as for Conv, but the export's are 1). The crop's and the activation's backward and the bias gradient: no formula."""
+    macs = conv_transpose_call(row).macs
+    return train.Backward(grad_input=2 * batch * macs, grad_weight=2 * batch * macs)
+
+
+trains_as("Conv1DTranspose", "Conv2DTranspose", rule=train_conv_transpose, torch=torch_train_conv_transpose)
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def saves_conv_transpose(ctx: saved.SaveContext) -> saved.Saves:
+    """The export's nn.ConvTransposeNd (torch_modules.conv_transpose) keeps the input it convolved whenever the
+    layer has a backward, as a convolution does: x.movedim(-1, 1).contiguous(), x itself when it is channels-first in
+    memory already, else a copy. Keras' crop is a narrow, a view of the full output, B·F·P_full (P_full the full
+    positions, conv_transpose_call): what an activation that keeps its input keeps, the whole storage; one that
+    keeps its output keeps a new, dense, channels-first tensor of the cropped size. Without an activation the
+    output is the narrowed view itself: channels-first, the cropped axes partial, its storage the full output."""
+    x, spec = ctx.inputs[0], ctx.spec
+    crops = conv_transpose_crops([int(k) for k in spec.kernel_size], [int(s) for s in spec.strides], spec.padding,
+                                 [int(p) for p in spec.output_padding] if spec.output_padding is not None else None,
+                                 [int(d) for d in spec.dilation_rate])
+    full = ctx.batch * spec.filters * conv_transpose_call(ctx.row).full_positions
+    kept = ctx.kept_input(0, saved.channels_first(x.rank).order, "channels-first copy")
+    z = saved.Saved.new("transposed convolution output", full)
+    layout = saved.channels_first(x.rank)
+    if spec.activation in (None, "linear"):
+        cropped = frozenset(axis for axis, (before, after) in enumerate(crops, start=1) if before > 0 or after > 0)
+        return saved.Saves((kept,), saved.Layout(layout.order, cropped), storage=full)
+    return saved.Saves((kept, *activation_saves(spec.activation, z, ctx.outputs)), layout)
+
+
+saves_as("Conv1DTranspose", "Conv2DTranspose", rule=saves_conv_transpose)

@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import sympy
 from pydantic import StrictBool, StrictInt
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import ActivationName, activation_flops
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.torch_ops import ACTIVATION_OPS, Activation, Linear, has_bias
 from analyzer.spec.fields import Rate, Size
 from analyzer.symbolic import ONE, ZERO, render
@@ -309,6 +310,167 @@ counted_as("GRU", torch=torch_recurrent, thop=thop_recurrent, ptflops=ptflops_re
            loop_gru=dict(thop=thop_loop_gru, ptflops=ptflops_loop_gru, fvcore=fvcore_loop_gru))
 counted_as("LSTM", "SimpleRNN", torch=torch_recurrent, thop=thop_recurrent, ptflops=ptflops_recurrent,
            fvcore=fvcore_recurrent)
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+@dataclass(frozen=True)
+class CellBackward:
+    """The elementwise backward of one step per unit, the activations' apart: each product's and subtraction's
+    backward and each add merging two gradients of a value the step reads twice. `later`: a step whose h_{t-1}
+    needs a gradient (t >= 2); `first`: step 1 when no initial state needs one (h_0 is zeros, or a carried stateful
+    state); `first_weights`: what step 1 adds when the recurrent kernel trains; `first_state`: step 1 when the state
+    input `state` (an index into the cell's states) needs a gradient."""
+
+    later: int
+    first: int
+    first_weights: int
+    first_state: int
+    state: int = 0
+
+
+# SimpleRNN: h = act(x·W + h·U + b): the adds pass the gradient on.
+# GRU, reset after (Keras' order z, r, h; hz, hr, hn = h·U + b_rec): h' = z·h + (1 - z)·n: d(1 - z) = g·n and
+#   dn = g·(1 - z) 2, dz = -d(1 - z) 1, dz += g·h 1 and the merge of dz's two 1, dh = g·z 1; n = act(xh + r·hn):
+#   dr = dm·hn 1, dhn = dm·r 1 (at step 1 only for dU, or dh_0); h_{t-1} read by z·h and h·U: 1 merge. 9; step 1: 6.
+# GRU, reset before: the same through h' (6 with dz's merge, dh = g·z apart); q = r·h, then q·U_h: dr = dq·h 1,
+#   dh = dq·r 1; h_{t-1} read by z·h, h·U_zr and r·h: 2 merges. 10; step 1: 6 (dr = dq·h_0 is computed: r trains).
+# LSTM: h' = o·act(c'): do = g·act(c'), d act = g·o 2; c' = f·c + i·gg: df = dc·c, di = dc·gg, dgg = dc·i 3,
+#   dc_{t-1} = dc·f 1 (step 1: only for an initial c_0). 6; step 1: 5. dc' merges (act(c'), step t+1) apart.
+CELL_BACKWARD = {"SimpleRNN": CellBackward(0, 0, 0, 0), "GRU_after": CellBackward(9, 6, 1, 9),
+                 "GRU_before": CellBackward(10, 6, 0, 10), "LSTM": CellBackward(6, 5, 0, 6, state=1)}
+
+
+def cell_key(row: LayerRow) -> str:
+    if row.type != "GRU":
+        return row.type
+    return "GRU_after" if gru_resets_after(row) else "GRU_before"
+
+
+@dataclass(frozen=True)
+class InputNeeds:
+    """Which of a recurrent layer's inputs need a gradient: the sequence, and each initial state (h; LSTM h, c)."""
+
+    sequence: bool
+    states: tuple[bool, ...]
+
+    def state(self, index: int) -> bool:
+        return index < len(self.states) and self.states[index]
+
+
+def input_needs(row: LayerRow, needs: train.Needs) -> InputNeeds:
+    """With initial states, dL/dx and dL/dh_0 each follow their own input's need (training.Needs.inputs, in the
+    row's input order); a Needs without them leaves it open: refused."""
+    states = len(row.input_shapes) - 1
+    if not states or not needs.input:
+        return InputNeeds(needs.input, (False,) * states)
+    per_input = getattr(needs, "inputs", None)
+    if not per_input:
+        raise train.NoBackwardRule(
+            f"no training rule for a {row.type} with an initial state when some input needs a gradient yet: "
+            "the training step says only that one of the sequence and the states does", layer=row.name,
+            layer_type=row.type)
+    return InputNeeds(bool(per_input[0]), tuple(bool(n) for n in per_input[1:]))
+
+
+def dropout_masks(row: LayerRow) -> tuple[int, int]:
+    """The masks Keras' cell draws per sequence, (on the input, on h): with recurrent_dropout it runs implementation
+    1, one mask per gate block and the kernels split by gate (SimpleRNN: one each); else one input mask."""
+    spec = row.spec
+    per_gate = GATES[row.type] if spec.recurrent_dropout else 1
+    return (per_gate if spec.dropout else 0), (per_gate if spec.recurrent_dropout else 0)
+
+
+def dropout_forward(row: LayerRow, batch: sympy.Expr) -> sympy.Expr:
+    """Training mode's extra forward per sample: each mask is `dropout(ones)` of I (or H) elements, the kept ones
+    scaled by 1/(1 - rate), 1 each (Keras' torch backend: one op per mask element; drawing is not counted), then
+    multiplies the input (or h) at every step: (T + 1)·(masks·I + masks·H)."""
+    steps, features, units = recurrent_dims(row)
+    on_input, on_state = dropout_masks(row)
+    return batch * (steps + 1) * (on_input * features + on_state * units)
+
+
+def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputNeeds) -> train.Backward:
+    """Backpropagation through time over B samples of T steps, I features, H units, G gate blocks; per sample:
+    step t receives dh_t (the output's gradient at t with return_sequences, or at T only, plus step t+1's: an add,
+    H per step where both arrive), then the gates' elementwise backward (CELL_BACKWARD per unit, and the
+    activations' per element) gives da_t (G·H); dh_{t-1} = da_t·Uᵀ, H gradients of G·H terms, for t >= 2 (at t = 1
+    only for an initial state that needs it: dL/dh_0, under grad input). dL/dx_t = da_t·Wᵀ: I gradients of G·H
+    terms; dW = Σ x_tᵀ·da_t, dU = Σ h_{t-1}ᵀ·da_t, db = Σ da_t (per bias vector), each a sum over the B·T rows
+    (step 1's h_0 term included, as the forward computes it). LSTM: the dc merges, (T - 1)·H. return_state: each
+    state's gradient added into the last step's, H per state. Dropout masks (dropout_masks): dx_t·mask, I per mask
+    and step (the kernels split by gate then: their merges and the dot products' saved adds cancel), dh·mask, H per
+    recurrent mask at each step with dh_{t-1}."""
+    spec, key = row.spec, cell_key(row)
+    steps, features, units = recurrent_dims(row)
+    gate_units, rows, cell = GATES[row.type] * units, batch * steps, CELL_BACKWARD[key]
+    on_input, on_state = dropout_masks(row)
+    h0 = inputs.state(0)  # dL/dh_0 = da_1·Uᵀ
+    through_h = (steps - 1) * train.dot_product_gradients(units, gate_units)
+    first_h = train.dot_product_gradients(units, gate_units) if h0 else ZERO
+    if key == "GRU_before":  # dq = dq̂·U_hᵀ at every step (r needs it), dh = d(z, r)·U_zrᵀ after the first
+        through_h = steps * train.dot_product_gradients(units, units) + (steps - 1) * train.dot_product_gradients(
+            units, 2 * units)
+        first_h = train.dot_product_gradients(units, 2 * units) if h0 else ZERO
+    first = cell.first + (cell.first_weights if weights else 0)
+    first_state = cell.first_state - first if inputs.state(cell.state) else 0
+    merges = (steps - 1) if spec.return_sequences else ZERO
+    if row.type == "LSTM":
+        merges += steps - 1  # c_t read by act(c_t) and by step t+1
+    merges += len(spec.cell.states) if spec.return_state else 0
+    per_step: Shape = (steps, units)
+    activations = spec.cell.activations * train.activation_backward(spec.activation, per_step, batch, row.name)
+    if spec.cell.recurrent_activations:
+        activations += spec.cell.recurrent_activations * train.activation_backward(
+            spec.recurrent_activation, per_step, batch, row.name)
+    vectors = spec.bias_vectors() if has_bias(row) else 0
+    sequence = rows * (train.dot_product_gradients(features, gate_units) + on_input * features)
+    return train.Backward(
+        grad_input=(sequence if inputs.sequence else ZERO)
+        + batch * (first_h + units * (first_state + (on_state if h0 else 0))),
+        grad_weight=(train.dot_product_gradients((features + units) * gate_units, rows)
+                     + vectors * train.bias_gradient(gate_units, rows, True)) if weights else ZERO,
+        grad_other=batch * (through_h + units * ((steps - 1) * (cell.later + on_state) + first + merges)) + activations,
+        forward=batch * row.counts.flops + dropout_forward(row, batch) if on_input or on_state else None,
+    )
+
+
+def train_recurrent(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """rnn_backward: BPTT, per step: dh_t = output's + step t+1's (H adds where both), the gates' elementwise
+    backward (SimpleRNN 0, GRU 9 resetting after / 10 before, LSTM 6 per unit; step 1 less: h_0 needs no gradient),
+    the activations', dh_{t-1} = da_t·Uᵀ (H·(2GH - 1)); dx_t = da_t·Wᵀ (I·(2GH - 1)); dW, dU, db sums over B·T.
+    Training mode: B times the inference forward, and the dropout masks (dropout_forward)."""
+    return rnn_backward(row, batch, needs.weights, input_needs(row, needs))
+
+
+def torch_rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputNeeds) -> train.Backward:
+    """FlopCounterMode on to_torch's default export (nn.GRU, or the KerasGRU / KerasLSTM / KerasRNN loop), 2 per MAC
+    of each linear's backward mm: the input kernel's dL/dx 2·B·T·I·G·H (if the sequence needs it) and dL/dW the
+    same; the recurrent kernel's dL/dU at every step, 2·B·T·H·G·H, and its dL/dh at the steps after the first,
+    2·B·(T - 1)·H·G·H (h_0 is zeros, no gradient; an initial state that needs one: at step 1 too, under grad input);
+    KerasGRU resetting before: recurrent_zr's dL/dh so, 2·B·H·2H per step, and recurrent_h's on r·h at all T steps
+    (r needs it), 2·B·T·H·H. Bias sums, the gate arithmetic and dL/dc_0: no formula. The export has no dropout."""
+    steps, features, units = recurrent_dims(row)
+    gate_units = GATES[row.type] * units
+    kernel = 2 * batch * steps * features * gate_units
+    state_units = gate_units
+    through_h = ZERO
+    if cell_key(row) == "GRU_before":
+        state_units, through_h = 2 * units, 2 * batch * steps * units * units
+    through_h += 2 * batch * (steps - 1) * units * state_units
+    return train.Backward(
+        grad_input=(kernel if inputs.sequence else ZERO) + (2 * batch * units * state_units if inputs.state(0) else ZERO),
+        grad_weight=kernel + 2 * batch * steps * units * gate_units if weights else ZERO, grad_other=through_h)
+
+
+def torch_train_recurrent(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """torch_rnn_backward: FlopCounterMode's mm of the loop's (or nn.GRU's) linears: dL/dx and dL/dW of the input
+    kernel 2·B·T·I·G·H each, dL/dU 2·B·T·H·G·H, dL/dh 2·B·(T - 1)·H·G·H (KerasGRU resetting before:
+    2·B·H·(2H·(T - 1) + H·T))."""
+    return torch_rnn_backward(row, batch, needs.weights, input_needs(row, needs))
+
+
+trains_as(*RECURRENT, rule=train_recurrent, torch=torch_train_recurrent)
 
 
 # -- export --

@@ -25,11 +25,20 @@ import sympy
 from pydantic import BeforeValidator, ValidationError, ValidationInfo
 
 from analyzer.errors import did_you_mean
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
-from analyzer.layers.recurrent import RECURRENT_TYPES, require_state_shapes
-from analyzer.layers.registry import LAYERS, counted_as, register
+from analyzer.layers.recurrent import (
+    RECURRENT_TYPES,
+    InputNeeds,
+    dropout_forward,
+    input_needs,
+    require_state_shapes,
+    rnn_backward,
+    torch_rnn_backward,
+)
+from analyzer.layers.registry import LAYERS, TORCH_TRAINING, TRAINING, counted_as, register, trains_as
 from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
@@ -211,6 +220,80 @@ MERGE_RULES = {"torch": tools.torch_merge_free, "thop": tools.thop_merge_free, "
 for _type in ("Bidirectional", "TimeDistributed"):
     counted_as(_type, **{p: wrapper_rules(p, merge)[_type] for p, merge in MERGE_RULES.items()},
                loop_gru={p: wrapper_rules(p, merge, native_gru=False)[_type] for p, merge in MERGE_RULES.items()})
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+MERGE_BACKWARD = {None: 0, "concat": 0, "sum": 0, "mul": 2, "ave": 1}  # per element of one copy's output
+
+
+def _inner_rule(table: dict[str, train.TrainingRule], row: LayerRow) -> train.TrainingRule:
+    rule = table.get(row.type)
+    if rule is None:
+        raise train.NoBackwardRule(f"no training rule for the wrapped layer type {row.type!r} yet", layer=row.name,
+                                   layer_type=row.type)
+    return rule
+
+
+def _bidirectional_step(row: LayerRow, batch: sympy.Symbol, needs: train.Needs, torch: bool) -> train.Backward:
+    """Both copies' steps, each on its own row (the whole input, half the counts) with its own initial states (the
+    forward copy's first), added."""
+    inputs = input_needs(row, needs)
+    half = len(inputs.states) // 2
+    backward = torch_rnn_backward if torch else rnn_backward
+    copies = [backward(copy, batch, needs.weights, InputNeeds(inputs.sequence, states))
+              for copy, states in zip(bidirectional_rows(row), (inputs.states[:half], inputs.states[half:]), strict=True)]
+    forward = None
+    if not torch and any(c.forward is not None for c in copies):
+        forward = batch * row.counts.flops + sum((dropout_forward(c, batch) for c in bidirectional_rows(row)), ZERO)
+    return train.Backward(*(sum((getattr(c, part) for c in copies), ZERO)
+                            for part in ("grad_input", "grad_weight", "grad_other")), forward=forward)
+
+
+def train_bidirectional(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """The wrapped layer's rule (recurrent.rnn_backward) for the forward copy and for the backward one (go_backwards
+    flipped: the flips move data only), both reading x: dL/dx = the sum of theirs, B·T·I adds. The merge's backward
+    per element N of one copy's output: concat and sum 0 (the gradient goes to both as it is), mul 2 (g·y_rev,
+    g·y), ave 1 (g/2, then to both); merge_mode None 0. Training mode: B times the inference forward (and the
+    copies' dropout masks)."""
+    step = _bidirectional_step(row, batch, needs, torch=False)
+    merge_input = batch * product(row.input_shapes[0]) if input_needs(row, needs).sequence else ZERO
+    elements = batch * product(bidirectional_rows(row)[0].output_shape)
+    return replace(step, grad_input=step.grad_input + merge_input,
+                   grad_other=step.grad_other + MERGE_BACKWARD[row.spec.merge_mode] * elements)
+
+
+def torch_train_bidirectional(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """torch_modules' Bidirectional: the wrapped layer's FlopCounterMode rule (recurrent.torch_rnn_backward) for each
+    copy; the merge (torch.cat, the + * / operators) and the sum of the two dL/dx have no formula."""
+    return _bidirectional_step(row, batch, needs, torch=True)
+
+
+def time_distributed_training_row(row: LayerRow) -> tuple[sympy.Expr, LayerRow]:
+    """(T, the wrapped layer's row for one slice), its parameters whole (a rule may count them; time_distributed_row
+    shares every count out over the T slices)."""
+    steps, inner = time_distributed_row(row)
+    counts = replace(inner.counts, trainable_params=row.counts.trainable_params,
+                     non_trainable_params=row.counts.non_trainable_params)
+    return steps, replace(inner, counts=counts)
+
+
+def train_time_distributed(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """Keras (and the export) run the wrapped layer once on the (B·T, ...) slices: its own rule with B·T samples,
+    its training-mode forward included (a BatchNormalization's statistics over B·T·...)."""
+    steps, inner = time_distributed_training_row(row)
+    return _inner_rule(TRAINING, inner)(inner, batch * steps, needs)
+
+
+def torch_train_time_distributed(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """torch_modules' TimeDistributed calls the wrapped module once on (B·T, ...): its FlopCounterMode rule with
+    B·T samples."""
+    steps, inner = time_distributed_training_row(row)
+    return _inner_rule(TORCH_TRAINING, inner)(inner, batch * steps, needs)
+
+
+trains_as("Bidirectional", rule=train_bidirectional, torch=torch_train_bidirectional)
+trains_as("TimeDistributed", rule=train_time_distributed, torch=torch_train_time_distributed)
 
 
 # -- export: the wrapped layer's own builder, inside the framework's wrapper --

@@ -30,8 +30,10 @@ def torch_step_flops(path: str, values: dict[str, int], batch: int, frozen: str 
     except ExportError as error:
         pytest.skip(f"not exportable to torch: {error}")
     model.eval()  # the counted ops are the same in train mode; eval lets BatchNorm take a batch of 1
-    if frozen is not None:
-        getattr(model, model.spec_names[frozen]).requires_grad_(False)
+    if frozen is not None:  # a row of a block repeated a symbolic number of times stands for each copy
+        for layer in plan.layers:
+            if layer.row is not None and layer.row.name == frozen:
+                getattr(model, model.spec_names[layer.name]).requires_grad_(False)
     inputs = example_inputs(model, {x.attr: x.shape for x in plan.inputs}, batch=batch)
     counter = FlopCounterMode(display=False)
     with counter:
