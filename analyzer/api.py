@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.graph import analyze_spec
-from analyzer.report import Report
+from analyzer.report import ANALYSES, Report
 from analyzer.spec.loader import load_spec, parse_spec
 
 
@@ -27,3 +27,13 @@ def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
         parsed = parse_spec(spec, "<string>") if text_given else load_spec(spec)  # type: ignore[arg-type]
     report = analyze_spec(parsed, bias=bias)
     return report.at(**values) if values else report
+
+
+def _training_step(report: Report, **options: object) -> object:
+    """Report.training: analyzer.training, imported at the first call (it imports report.py, which cannot import it)."""
+    from analyzer.training import training_step
+
+    return training_step(report, **options)  # type: ignore[arg-type]
+
+
+ANALYSES["training"] = _training_step

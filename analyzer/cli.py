@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
@@ -19,6 +20,10 @@ from analyzer.graph import BIAS_MODES, analyze_spec
 from analyzer.memory import DTYPE_BYTES, memory_summary
 from analyzer.report import Report
 from analyzer.spec.loader import load_spec
+from analyzer.training_memory import MIXED_PRECISION
+
+if TYPE_CHECKING:
+    from analyzer.training import TrainingStep
 
 # Cold start (issue 9): `analyze SPEC` imports only what reading, analyzing and printing a spec
 # needs. The convention profiles, the model importers, sweeps, plots and the export are imported
@@ -72,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--convention", choices=_ProfileNames(), metavar="NAME",
                         help="also count each layer and the total as another tool would: "
                              "%(choices)s (docs/conventions.md#convention-profiles)")
-    parser.add_argument("--dtype", choices=list(DTYPE_BYTES), default="float32",
+    parser.add_argument("--dtype", choices=[*DTYPE_BYTES, *MIXED_PRECISION], default="float32",
                         help="element type for the memory figures (weights, largest activation, peak activations; "
-                             "table and json; default: float32)")
+                             "table and json; default: float32); with --training also Keras' mixed-precision policies "
+                             "mixed_float16 and mixed_bfloat16 (2-byte weights, gradients and activations, float32 "
+                             "master weights and optimizer state)")
     parser.add_argument("--sweep", metavar="NAME=VALUES",
                         help="totals at many values of one symbol, one row each: L=128,256,512, L=64..4096*2 "
                              "(geometric) or L=100..1000+100 (arithmetic); other symbols as --set")
@@ -92,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the cost of one training step with B samples (docs/conventions.md#training)")
     training.add_argument("--training", action="store_true",
                           help="also show one training step per layer: forward, backward (grad input, grad weight, "
-                               "other), optimizer, and the step's memory; the batch is the symbol B (--set B=32)")
+                               "other), optimizer, and the step's memory, in any --format; the batch is the symbol B "
+                               "(--set B=32, --sweep B=1..256*2); --set N=50000 adds the totals per epoch of N samples "
+                               "(N_data in a spec that declares its own N)")
     training.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), default=None,
                           help="with --training: the optimizer (default: adam)")
     training.add_argument("--frozen", action="append", default=[], metavar="NAME[,NAME...]",
@@ -112,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> str:
     values = parse_assignments(args.assignments)
+    _check_training_options(args)
     if is_model_file(args.spec):  # a Keras or ONNX model, converted to a spec (analyzer/importers)
         from analyzer.importers.cli import load_model_spec
 
@@ -124,11 +134,11 @@ def run(args: argparse.Namespace) -> str:
     if args.export or args.output or args.native_gru:
         return _export(args, spec, values)
     report = analyze_spec(spec, bias=args.bias)
-    batch = _training_batch(args, report, values)
+    batch, dataset = _training_values(args, report, values)
     if values:
         report = report.at(**values)
     if args.sweep:
-        return _sweep(args, report, values)
+        return _sweep(args, report, values, batch, dataset)
     if args.plot:
         raise UsageError("--plot draws a sweep: give --sweep too, e.g. --sweep L=64..4096*2 --plot cost.png")
     convention = None
@@ -136,40 +146,73 @@ def run(args: argparse.Namespace) -> str:
         from analyzer.conventions import recount_with
 
         convention = recount_with(report, args.convention)
-    memory = memory_summary(report, args.dtype)  # on the layer graph, before any --depth grouping
+    if args.dtype in MIXED_PRECISION and not args.training:
+        raise UsageError(f"--dtype {args.dtype} is a mixed-precision training policy: give --training too")
+    # on the layer graph, before any --depth grouping; a mixed policy's activations are in its 2-byte dtype
+    memory = memory_summary(report, MIXED_PRECISION.get(args.dtype, args.dtype))
     if args.training:
-        return _training(args, report, batch, memory)
+        return _training(args, report, batch, dataset, memory)
     if args.depth:
         convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
     return render_report(report, args.format, convention, memory)
 
 
-def _training_batch(args: argparse.Namespace, report: Report, values: dict[str, int]) -> int | None:
-    """B from --set, when the spec has no symbol B of its own (the training step's batch size)."""
+def _check_training_options(args: argparse.Namespace) -> None:
+    """The training options go with --training, and --training with what it can show."""
     if not args.training:
         if args.optimizer or args.frozen or args.input_grad:
             raise UsageError("--optimizer, --frozen and --input-grad go with --training")
-        return None
-    for option, given in (("--sweep", args.sweep), ("--depth", args.depth)):
+        return
+    for option, given in (("--depth", args.depth), ("--export", args.export), ("-o/--output", args.output),
+                          ("--native-gru", args.native_gru)):
         if given:
-            raise UsageError(f"--training does not combine with {option} yet")
+            raise UsageError(f"--training does not combine with {option}")
     if args.convention not in (None, "nnspec", "torch"):
         raise UsageError(f"--training counts with --convention nnspec or torch, not {args.convention}")
-    if args.format not in ("table", "json"):
-        raise UsageError("--training prints as --format table or json so far")
-    if any(s.name == "B" for s in report.symbols):
-        return None
-    return values.pop("B", None)
+    if args.frozen and not _frozen(args):
+        raise UsageError("--frozen: no layer name given, e.g. --frozen conv1d_1 or --frozen block1,dense_1")
 
 
-def _training(args: argparse.Namespace, report: Report, batch: int | None, memory: object) -> str:
-    """--training: the report, then one training step (analyzer/training.py)."""
+def _frozen(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(n.strip() for names in args.frozen for n in names.split(",") if n.strip())
+
+
+def _training_values(args: argparse.Namespace, report: Report, values: dict[str, int]) -> tuple[int | None, int | None]:
+    """The batch B and the dataset size N from --set, when the spec has no symbol of that name of its own
+    (analyzer.training.training_values): they are the training step's."""
+    if not values:
+        return None, None
+    from analyzer.training import BATCH, dataset_name, training_values
+
+    if args.training:
+        return training_values(report, values)
+    declared = {s.name for s in report.symbols}
+    for name, what in ((BATCH, "the batch size"), (dataset_name(report), "the dataset size (per-epoch totals)")):
+        if name in values and name not in declared:
+            try:
+                report.symbol(name)
+            except UsageError as error:  # "unknown symbol", and what the name means with --training
+                error.hint = f"{name} is {what} of a training step: give --training too"
+                raise
+    return None, None
+
+
+def _step(args: argparse.Namespace, report: Report, batch: int | None, dataset: int | None) -> TrainingStep:
+    """The training step the options ask for (analyzer/training.py)."""
     from analyzer.training import training_step
 
-    frozen = tuple(n.strip() for names in args.frozen for n in names.split(",") if n.strip())
-    step = training_step(report, optimizer=args.optimizer or "adam", frozen=frozen, input_grad=args.input_grad,
-                         batch=batch, convention=args.convention or "nnspec")
+    return training_step(report, optimizer=args.optimizer or "adam", frozen=_frozen(args), input_grad=args.input_grad,
+                         batch=batch, convention=args.convention or "nnspec", dataset=dataset)
+
+
+def _training(args: argparse.Namespace, report: Report, batch: int | None, dataset: int | None, memory: object) -> str:
+    """--training: the report, then one training step, in --format's form."""
+    step = _step(args, report, batch, dataset)
+    if args.format == "csv":  # one table: the report's columns and the step's
+        from analyzer.formats.training_formats import render_csv
+
+        return render_csv(step, args.dtype)
     text = render_report(report, args.format, None, memory)  # type: ignore[arg-type]
     if args.format == "json":
         import json
@@ -177,22 +220,39 @@ def _training(args: argparse.Namespace, report: Report, batch: int | None, memor
         data = json.loads(text)
         data["training"] = step.as_dict(args.dtype)
         return json.dumps(data, indent=2) + "\n"
+    if args.format in ("markdown", "latex"):
+        from analyzer.formats.training_formats import render_section
+
+        return text + render_section(step, args.format, args.dtype)
     from analyzer.formats.training import training_lines
 
     return text + "\n".join(training_lines(step, args.dtype)) + "\n"
 
 
-def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int]) -> str:
-    """--sweep NAME=VALUES: one row of totals per value (analyzer/sweep.py, analyzer/formats/sweep.py)."""
+def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int], batch: int | None = None,
+           dataset: int | None = None) -> str:
+    """--sweep NAME=VALUES: one row of totals per value (analyzer/sweep.py, analyzer/formats/sweep.py); with
+    --training, the step's totals (B is a symbol like any other)."""
     from analyzer.formats.sweep import render
-    from analyzer.sweep import parse_sweep, sweep
+    from analyzer.sweep import parse_sweep, sweep, training_sweep
 
-    if args.convention or args.depth:
+    if (args.convention and not args.training) or args.depth:
         raise UsageError("--sweep shows totals; it does not combine with --convention or --depth")
     name, points = parse_sweep(args.sweep)
     if name in values:
         raise UsageError(f"--sweep {name} and --set {name}: give {name} one way")
-    result = sweep(report, name, points)
+    if args.training:
+        from analyzer.training import BATCH, dataset_name
+
+        own = dataset_name(report)
+        if (name == BATCH and batch is not None) or (name == own and dataset is not None):
+            raise UsageError(f"--sweep {name} and --set {name}: give {name} one way")
+        step = _step(args, report, batch, 1 if name == own else dataset)  # the sweep sets N
+        result = training_sweep(step, name, points, args.dtype)
+    else:
+        if name == "B" and all(s.name != "B" for s in report.symbols):
+            raise UsageError("--sweep B: B is the batch size of a training step: give --training too")
+        result = sweep(report, name, points)
     text = render(result, args.format)
     if args.plot:
         from analyzer.plot import save_plot

@@ -7,6 +7,8 @@ Each spec is analyzed on its own (`analyzer.api`'s pipeline, then `Report.at`):
   spec declares is an error (a typo);
 * a value outside a spec's domain does not abort the table: that spec's row says
   "not valid at L=...: <reason>".
+
+`--training` compares the specs' training steps instead (analyzer/compare_training.py).
 """
 
 from __future__ import annotations
@@ -431,14 +433,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sort", choices=SORT_KEYS, default="none", help="row order (default: as given)")
     parser.add_argument("--bias", choices=BIAS_MODES, default="spec",
                         help="count every layer that can have a bias with it (on), without it (off), or as written (spec)")
+    training = parser.add_argument_group("training", "compare one training step of B samples instead "
+                                                     "(docs/conventions.md#training)")
+    training.add_argument("--training", action="store_true",
+                          help="each spec's training step: forward, backward, optimizer and step FLOPs, the peak memory, "
+                               "and per epoch with --set N=...; the batch is the symbol B (--set B=256)")
+    training.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), default=None,
+                          help="with --training: the optimizer (default: adam)")
+    training.add_argument("--input-grad", action="store_true",
+                          help="with --training: also the gradient of each model input")
+    training.add_argument("--convention", choices=("nnspec", "torch"), default=None,
+                          help="with --training: count as nnspec (default) or as torch's FlopCounterMode")
+    training.add_argument("--dtype", default=None, metavar="DTYPE",
+                          help="with --training: the element type of the peak memory (float32 default, float16, "
+                               "bfloat16, int8, mixed_float16, mixed_bfloat16)")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
 
 
 def run(args: argparse.Namespace) -> str:
+    if args.training:
+        return _run_training(args)
+    if args.optimizer or args.input_grad or args.convention or args.dtype:
+        raise UsageError("--optimizer, --input-grad, --convention and --dtype go with --training")
     rows = compare(args.specs, parse_assignments(args.assignments), bias=args.bias, order_symbol=args.order_symbol,
                    sort=args.sort)
     return render_rows(rows, args.format, args.show, args.order_symbol)
+
+
+def _run_training(args: argparse.Namespace) -> str:
+    """compare --training (analyzer/compare_training.py)."""
+    from analyzer.compare_training import compare_training, render_training_rows, sort_training_rows
+    from analyzer.training_memory import compute_bytes
+
+    if args.show != "both" or args.order_symbol != "L":
+        raise UsageError("--show and --order-in go without --training (it shows the step's totals)")
+    dtype = args.dtype or "float32"
+    try:
+        compute_bytes(dtype)
+    except ValueError as exc:
+        raise UsageError(f"--dtype {dtype}: {exc}") from None
+    optimizer, convention = args.optimizer or "adam", args.convention or "nnspec"
+    rows = compare_training(args.specs, parse_assignments(args.assignments), bias=args.bias, optimizer=optimizer,
+                            input_grad=args.input_grad, convention=convention, dtype=dtype)
+    return render_training_rows(sort_training_rows(rows, args.sort), args.format, optimizer, convention)
 
 
 def main(argv: Sequence[str]) -> int:

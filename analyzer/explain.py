@@ -9,11 +9,15 @@ Conv1D/2D/3D, Dense, DepthwiseConv, SeparableConv, SimpleRNN/LSTM/GRU and BatchN
 are worked through; every other layer shows each count's formula with the values substituted.
 A worked explanation is checked against the layer's counts (the handler's); if it ever
 disagrees, the generic one is shown instead, so an explanation never contradicts the table.
+
+`--training` adds the layer's part of one training step (analyzer/training.py): which gradients it
+needs and why, its rule's docstring, and each part's formula = substituted = value.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +29,10 @@ from analyzer.command import run_guarded
 from analyzer.errors import UsageError, did_you_mean
 from analyzer.formats.common import outputs_formula, outputs_value, shape_formula
 from analyzer.layers.activations import PER_ELEMENT_FLOPS
+from analyzer.layers.registry import INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.report import FLOP_KINDS, LayerRow, Report
 from analyzer.symbolic import product, render
+from analyzer.training import BATCH, OPTIMIZER_FLOPS, TrainingStep, epoch, per_epoch, training_step, training_values
 
 
 @dataclass(frozen=True)
@@ -324,6 +330,99 @@ def explain(report: Report, layer: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- --training: the layer's part of one training step ---------------------------------------------------------
+
+
+def _requires(step: TrainingStep, name: str) -> bool:
+    """Does the output of `name` need a gradient in the step (it trains, or something before it does)?"""
+    if step.report.layers[name].type == INPUT_LAYER:
+        return step.input_grad
+    needs = step.needs[name]
+    return needs.input or needs.weights
+
+
+def _why_input(step: TrainingStep, row: LayerRow) -> str:
+    needing = [ref.partition(":")[0] for ref in row.inputs if _requires(step, ref.partition(":")[0])]
+    if not needing:
+        return "no: nothing before it trains and the model input needs none (--input-grad adds it)"
+
+    def why(name: str) -> str:
+        if step.report.layers[name].type == INPUT_LAYER:
+            return f"{name} is a model input and --input-grad asks for its gradient"
+        return f"{name} trains" if step.needs[name].weights else f"{name} passes it back to a layer that trains"
+
+    return "yes: dL/dx goes back to its input(s): " + "; ".join(why(n) for n in needing)
+
+
+def _why_weights(step: TrainingStep, row: LayerRow) -> str:
+    trainable = step.layers[row.name].trainable_params
+    if trainable != 0:
+        formula = f" ({render(trainable)})" if trainable.free_symbols else ""
+        return f"yes: it trains {step.report.value(trainable):,} params{formula}"
+    if row.counts.trainable_params != 0:
+        return "no: frozen (--frozen), its weights get no gradient and no optimizer step"
+    return "no: it has no trainable weights" + (" (trainable: false)" if row.counts.non_trainable_params != 0 else "")
+
+
+def explain_training(step: TrainingStep, layer: str) -> str:
+    """The training step through `layer`, step by step: which gradients it needs and why, the rule (its docstring),
+    and each part's formula with the values substituted."""
+    report = step.report
+    row = report.layers.get(layer)
+    if row is None:
+        raise UsageError(f"no layer '{layer}' in {report.file}", hint=did_you_mean(layer, list(report.layers)))
+    part = step.layers[layer]
+    b = report.symbol(BATCH).symbol
+    counted = ", as torch's FlopCounterMode counts it" if step.convention == "torch" else ""
+    lines = [f"Training step through {row.name} ({row.type}): optimizer {step.optimizer}, "
+             f"B={report.value(b):,}{counted}"]
+    if row.type == INPUT_LAYER:
+        return "\n".join([*lines, "  a model input: no arithmetic (its gradient, with --input-grad, is its "
+                                   "reader's grad input)"]) + "\n"
+    needs = step.needs[layer]
+    lines += [f"  needs the input gradient:  {_why_input(step, row)}",
+              f"  needs the weight gradient: {_why_weights(step, row)}"]
+    rules = TORCH_TRAINING if step.convention == "torch" else TRAINING
+    rule = rules.get(row.type)
+    if not (needs.input or needs.weights):
+        lines.append("  so no backward at all: the rule is not run")
+    elif rule is not None:
+        lines.append(f"  rule: {rule.__module__}.{rule.__name__}:")
+        lines += [f"    {text}" for text in (inspect.getdoc(rule) or "(no docstring)").splitlines()]
+    if step.convention == "torch":
+        forward_note = "FlopCounterMode's forward: 2 per MAC of mm and convolution, B samples"
+    elif sympy.expand(part.forward - b * row.counts.flops) == 0:
+        forward_note = f"B × the inference forward, {report.value(row.counts.flops):,} per sample"
+    else:
+        forward_note = "the training-mode forward (batch statistics, masks: the rule's)"
+    trainable = part.trainable_params
+    per_parameter = 0 if step.convention == "torch" else OPTIMIZER_FLOPS[step.optimizer]
+    optimizer_note = ("FlopCounterMode counts no optimizer op" if step.convention == "torch"
+                      else f"{step.optimizer}: {per_parameter} FLOPs per trainable parameter")
+    shown = [("forward", part.forward, forward_note), ("grad input", part.grad_input, "dL/dx" if needs.input else "not needed"),
+             ("grad weight", part.grad_weight, "dL/dW and dL/db" if needs.weights else "not needed"),
+             ("grad other", part.grad_other, "the elementwise backward both need")]
+    steps = [Step(label, render(e), _substitute(report, e), report.value(e), note) for label, e, note in shown]
+    steps.append(Step("optimizer", f"{per_parameter}·trainable params", f"{per_parameter}·{report.value(trainable):,}",
+                      report.value(part.optimizer), optimizer_note))
+    values = [f"{report.value(x):,}" for x in (part.forward, part.grad_input, part.grad_weight, part.grad_other,
+                                               part.optimizer)]
+    steps.append(Step("step FLOPs", "forward + grad input + grad weight + grad other + optimizer", " + ".join(values),
+                      report.value(part.flops), render(part.flops)))
+    if step.dataset is not None:
+        e = epoch(step)
+        flops = per_epoch(part.flops, e.samples, b)
+        steps.append(Step("epoch FLOPs", render(flops), _substitute(report, flops), report.value(flops),
+                          f"{report.value(e.steps):,} steps of N={report.value(e.samples):,} samples"))
+    width = max(len(s.label) for s in steps)
+    lines += [s.text(width) for s in steps]
+    if row.multiplier != 1:
+        lines.append(f"  (every part counts the {render(row.multiplier)} copies of a repeated block)")
+    if part.note:
+        lines.append(f"  note: {part.note}")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="analyze explain", description="How one layer's params, MACs and FLOPs are derived, with the values substituted.")
@@ -332,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a symbol, e.g. --set L=1024 (repeatable)")
     parser.add_argument("--bias", choices=("spec", "on", "off"), default="spec", help="as for analyze")
+    training = parser.add_argument_group("training", "also the layer's part of one training step of B samples")
+    training.add_argument("--training", action="store_true",
+                          help="which gradients the layer computes and why, its rule, and each part's formula "
+                               "(the batch is the symbol B: --set B=32; --set N=50000 adds the epoch)")
+    training.add_argument("--optimizer", choices=tuple(OPTIMIZER_FLOPS), default=None,
+                          help="with --training: the optimizer (default: adam)")
+    training.add_argument("--frozen", action="append", default=[], metavar="NAME[,NAME...]",
+                          help="with --training: layers (or block instances) that do not train")
+    training.add_argument("--input-grad", action="store_true", help="with --training: also the model input's gradient")
+    training.add_argument("--convention", choices=("nnspec", "torch"), default=None,
+                          help="with --training: nnspec (default) or torch's FlopCounterMode")
     return parser
 
 
@@ -341,7 +451,19 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
 
     def produce() -> str:
-        report = analyze(args.spec, bias=args.bias, **parse_assignments(args.assignments))
-        return explain(report, args.layer)
+        values = parse_assignments(args.assignments)
+        if not args.training:
+            if args.optimizer or args.frozen or args.input_grad or args.convention:
+                raise UsageError("--optimizer, --frozen, --input-grad and --convention go with --training")
+            return explain(analyze(args.spec, bias=args.bias, **values), args.layer)
+        report = analyze(args.spec, bias=args.bias)
+        batch, dataset = training_values(report, values)
+        report = report.at(**values) if values else report
+        frozen = tuple(n.strip() for names in args.frozen for n in names.split(",") if n.strip())
+        if args.frozen and not frozen:
+            raise UsageError("--frozen: no layer name given, e.g. --frozen conv1d_1")
+        step = training_step(report, optimizer=args.optimizer or "adam", frozen=frozen, input_grad=args.input_grad,
+                             batch=batch, convention=args.convention or "nnspec", dataset=dataset)
+        return explain(report, args.layer) + "\n" + explain_training(step, args.layer)
 
     return run_guarded(produce, debug=getattr(args, "debug", False), report_with="the spec file")

@@ -1,5 +1,6 @@
 """`--sweep L=... --plot cost.png`: FLOPs per layer stacked against the swept symbol (the
-largest layers by name, the rest as one band), and the params on a second panel.
+largest layers by name, the rest as one band), and the params on a second panel; with
+`--training`, each layer's training-step FLOPs and the step's memory in bytes.
 
 Needs matplotlib (`pip install 'nnspec[plot]'`). Drawn with matplotlib's object API
 (no pyplot state); out-of-domain values are left out of the curves.
@@ -7,7 +8,7 @@ Needs matplotlib (`pip install 'nnspec[plot]'`). Drawn with matplotlib's object 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import UsageError
 from analyzer.sweep import Sweep
@@ -37,9 +38,16 @@ def layer_bands(s: Sweep, top: int = TOP_LAYERS) -> tuple[list[int], dict[str, l
     if not valid:
         raise UsageError(f"--plot: no value of --sweep {s.symbol} is in the domain")
     layers = s.report.layers
-    if any(row.groups for row in layers.values()):  # blocks: one band per top-level block instance
-        layers = s.report.grouped(1).layers
-    rows = {name: row.counts.flops for name, row in layers.items() if row.counts.flops != 0}
+    if s.layer_flops is not None:  # a training sweep: the step's FLOPs, summed per top-level block instance
+        rows: dict[str, Any] = {}
+        for name, expr in s.layer_flops.items():
+            band = layers[name].groups[0][0] if layers[name].groups else name
+            rows[band] = rows.get(band, 0) + expr
+        rows = {name: expr for name, expr in rows.items() if expr != 0}
+    else:
+        if any(row.groups for row in layers.values()):  # blocks: one band per top-level block instance
+            layers = s.report.grouped(1).layers
+        rows = {name: row.counts.flops for name, row in layers.items() if row.counts.flops != 0}
     columns = s.columns(rows)
     per_layer = {name: [int(columns[name][i]) for i in valid] for name in rows}  # type: ignore[arg-type]
     ranked = sorted(per_layer, key=lambda name: (-per_layer[name][-1], name))
@@ -59,8 +67,6 @@ def build_figure(s: Sweep, top: int = TOP_LAYERS) -> Figure:
 
     xs, bands = layer_bands(s, top)
     counts = {p.value: p.counts for p in s.points if p.counts}
-    params = [counts[x]["params"] for x in xs]
-    trainable = [counts[x]["trainable_params"] for x in xs]
     figure = Figure(figsize=(9, 7), layout="constrained")
     flops_ax, params_ax = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.4))
     labels = list(bands)
@@ -72,16 +78,24 @@ def build_figure(s: Sweep, top: int = TOP_LAYERS) -> Figure:
             flops_ax.bar(xs, values, bottom=bottom, label=label, width=0.6 * max(xs[0], 1))
             bottom += values[0]
     fixed = ", ".join(f"{k}={v}" for k, v in s.fixed.items())
-    flops_ax.set_title(f"{s.report.name}: FLOPs per layer vs {s.symbol}" + (f" ({fixed})" if fixed else ""))
+    what = "training-step FLOPs" if s.layer_flops is not None else "FLOPs"
+    flops_ax.set_title(f"{s.report.name}: {what} per layer vs {s.symbol}" + (f" ({fixed})" if fixed else ""))
     flops_ax.set_ylabel("FLOPs")
     flops_ax.yaxis.set_major_formatter(EngFormatter())
     grouped = any(row.groups for row in s.report.layers.values())
     flops_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="layer or block" if grouped else "layer")
     flops_ax.grid(alpha=0.3)
-    params_ax.plot(xs, params, marker="o", label="params")
-    if trainable != params:
-        params_ax.plot(xs, trainable, marker=".", linestyle="--", label="trainable params")
-    params_ax.set_ylabel("params")
+    if s.layer_flops is not None:  # the step's memory lines, in bytes
+        for q in (q for q in s.quantities if q.endswith("_bytes")):
+            params_ax.plot(xs, [counts[x][q] for x in xs], marker=".", label=q.removesuffix("_bytes").replace("_", " "))
+        params_ax.set_ylabel(f"bytes ({s.meta['training']['dtype']})")
+    else:
+        params = [counts[x]["params"] for x in xs]
+        trainable = [counts[x]["trainable_params"] for x in xs]
+        params_ax.plot(xs, params, marker="o", label="params")
+        if trainable != params:
+            params_ax.plot(xs, trainable, marker=".", linestyle="--", label="trainable params")
+        params_ax.set_ylabel("params")
     params_ax.set_xlabel(s.symbol)
     params_ax.yaxis.set_major_formatter(EngFormatter())
     params_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")

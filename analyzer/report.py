@@ -121,6 +121,9 @@ class LayerRow:
 
 # Jupyter's renderers ("html", "latex"), a table filled by analyzer/__init__.py: the formats import report.py, never the reverse.
 NOTEBOOK_RENDERERS: dict[str, Callable[[Report], str]] = {}
+# Analyses built on a Report that Report's methods reach ("training": analyzer.training.training_step), filled by
+# analyzer/api.py: those modules import report.py, never the reverse.
+ANALYSES: dict[str, Callable[..., Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,24 @@ class Report:
     def formula(self, expr: sympy.Expr) -> dict[str, Any]:
         """{"expr": the expanded formula as text, "value": its exact value here}."""
         return {"expr": render(expr), "value": self.value(expr)}
+
+    def training(self, *, optimizer: str = "adam", frozen: str | Iterable[str] = (), input_grad: bool = False,
+                 batch: int | None = None, convention: str = "nnspec", dataset: int | None = None) -> Any:
+        """One training step of B samples: an analyzer.training.TrainingStep, per layer (`.layers[name].forward`,
+        `.grad_input`, `.grad_weight`, `.grad_other`, `.optimizer`, `.flops`) and in total (`.total("flops")`), as
+        formulas in B; `.report` has B among its symbols (`batch` sets it), `.as_dict()` is the JSON form.
+
+        optimizer: sgd, momentum, adam, adamw. frozen: layer or block names that do not train. input_grad: also
+        dL/d(model input). convention: "nnspec", or "torch" (FlopCounterMode's count). dataset: the samples of an
+        epoch, the symbol N, for analyzer.training.epoch(step). docs/conventions.md#training has every rule.
+
+        >>> step = analyze("specs/scnn.yaml").training(optimizer="sgd", batch=256)
+        >>> step.report.value(step.total("flops"))
+        2638344779
+        """
+        names = (frozen,) if isinstance(frozen, str) else tuple(frozen)
+        return ANALYSES["training"](self, optimizer=optimizer, frozen=names, input_grad=input_grad, batch=batch,
+                                    convention=convention, dataset=dataset)
 
     def _repr_html_(self) -> str:
         """Jupyter: an HTML table of the layers and the total (value, and formula below it)."""

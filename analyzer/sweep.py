@@ -1,5 +1,7 @@
 """`--sweep L=128,256,512`, `L=64..4096*2` (geometric), `L=100..1000+100` (arithmetic):
-the totals at many values of one symbol, the others held at their chosen values.
+the totals at many values of one symbol, the others held at their chosen values; with
+`--training`, the training step's totals (forward, backward, optimizer, step FLOPs, memory
+bytes), B a symbol like any other.
 
 Values come from analyzer.fast_eval (exact integers, one walk of each formula for all
 points). A value outside the domain (below the symbol's minimum, or breaking a layer's
@@ -9,8 +11,8 @@ constraint) gives a row that says why instead of numbers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
@@ -20,7 +22,11 @@ from analyzer.errors import UsageError
 from analyzer.fast_eval import evaluate_many
 from analyzer.report import Report
 
+if TYPE_CHECKING:
+    from analyzer.training import TrainingStep
+
 SWEEP_QUANTITIES = ("params", "trainable_params", "macs", "flops")
+TRAINING_QUANTITIES = ("forward_flops", "backward_flops", "optimizer_flops", "flops")
 MAX_POINTS = 10_000
 
 _SWEEP = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
@@ -71,7 +77,7 @@ def parse_sweep(text: str) -> tuple[str, list[int]]:
 @dataclass(frozen=True)
 class SweepPoint:
     value: int
-    counts: dict[str, int] | None  # SWEEP_QUANTITIES -> exact value; None when out of the domain
+    counts: dict[str, int] | None  # the sweep's quantities -> exact value; None when out of the domain
     reason: str | None = None  # why the value is out of the domain
 
     @property
@@ -87,6 +93,9 @@ class Sweep:
     symbol: str
     fixed: dict[str, int]
     points: tuple[SweepPoint, ...]
+    quantities: tuple[str, ...] = SWEEP_QUANTITIES  # the keys of each point's counts, in column order
+    layer_flops: dict[str, sympy.Expr] | None = None  # per layer, what --plot stacks (None: the report's FLOPs)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"training": {optimizer, dtype, ...}}, in the JSON
 
     def columns(self, exprs: dict[str, sympy.Expr]) -> dict[str, list[int | None]]:
         """Other formulas (e.g. each layer's FLOPs) at the sweep's points, None where out of the domain."""
@@ -104,6 +113,7 @@ class Sweep:
             "symbol": self.symbol,
             "fixed": self.fixed,
             "bias": self.report.bias,
+            **self.meta,
             "points": [{self.symbol: p.value, "valid": p.valid, **(p.counts or {}),
                         **({"reason": p.reason} if p.reason else {})} for p in self.points],
         }
@@ -126,25 +136,47 @@ def _out_of_domain(report: Report, name: str, value: int) -> str | None:
     return None
 
 
-def sweep(report: Report, name: str, values: list[int]) -> Sweep:
-    """The totals at each value of symbol `name`; the other symbols keep the report's values."""
+def sweep(report: Report, name: str, values: list[int], quantities: dict[str, sympy.Expr] | None = None,
+          **extra: Any) -> Sweep:
+    """The totals (or `quantities`, name -> formula) at each value of symbol `name`; the other symbols keep the
+    report's values. `extra`: Sweep's layer_flops and meta."""
     report.symbol(name)  # unknown symbol: UsageError naming the declared ones
     reasons = {v: _out_of_domain(report, name, v) for v in dict.fromkeys(values)}
     valid = [v for v in values if reasons[v] is None]
-    total = report.total
+    exprs = quantities if quantities is not None else {q: report.total.quantity(q) for q in SWEEP_QUANTITIES}
     cols = _columns(report, name, valid)
-    computed = {q: evaluate_many(total.quantity(q), cols) if valid else [] for q in SWEEP_QUANTITIES}
+    computed = {q: evaluate_many(expr, cols) if valid else [] for q, expr in exprs.items()}
     points: list[SweepPoint] = []
     i = 0
     for v in values:
         if reasons[v] is not None:
             points.append(SweepPoint(v, None, reasons[v]))
             continue
-        counts = {q: computed[q][i] for q in SWEEP_QUANTITIES}
+        counts = {q: computed[q][i] for q in exprs}
         i += 1
         if any(c.bit_length() > MAX_VALUE_BITS for c in counts.values()):
             points.append(SweepPoint(v, None, f"a count is larger than 2**{MAX_VALUE_BITS} (nnspec's cap on numbers)"))
         else:
             points.append(SweepPoint(v, counts))
     fixed = {k: v for k, v in report.symbol_values().items() if k != name}
-    return Sweep(report, name, fixed, tuple(points))
+    return Sweep(report, name, fixed, tuple(points), tuple(exprs), **extra)
+
+
+def training_sweep(step: TrainingStep, name: str, values: list[int], dtype: str = "float32") -> Sweep:
+    """The training step's totals at each value of `name` (B, or any size symbol): forward, backward, optimizer and
+    step FLOPs, per epoch when the step has a dataset size, and the bytes of each memory line. The peak only in
+    B: it adds the gradients in flight at the layer where they are largest, chosen at the step's values, and
+    every layer's scale with B alike (it may be another layer at another L)."""
+    from analyzer.training import BATCH, epoch
+    from analyzer.training_memory import step_memory
+
+    exprs = {q: step.total(q.removesuffix("_flops")) for q in TRAINING_QUANTITIES}
+    if step.dataset is not None:
+        e = epoch(step)
+        exprs.update(epoch_steps=e.steps, epoch_flops=e.parts["flops"])
+    exprs.update({f"{line.name}_bytes": line.bytes for line in step_memory(step, dtype)
+                  if line.name != "peak" or name == BATCH})
+    meta = {"training": {"optimizer": step.optimizer, "convention": step.convention, "frozen": list(step.frozen),
+                         "input_grad": step.input_grad, "dtype": dtype, "dataset": step.dataset}}
+    return sweep(step.report, name, values, exprs, layer_flops={n: layer.flops for n, layer in step.layers.items()},
+                 meta=meta)

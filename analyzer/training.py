@@ -19,9 +19,9 @@ import sympy
 from analyzer.errors import UsageError, did_you_mean
 from analyzer.layers.backward import Backward, Needs, NoBackwardRule
 from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
-from analyzer.memory import DTYPE_BYTES
 from analyzer.report import Report
 from analyzer.symbolic import ZERO, SizeSymbol, make_symbol
+from analyzer.training_memory import step_memory
 
 BATCH = "B"
 # Optimizer FLOPs per trainable parameter and step, as torch.optim computes them (steady state; the
@@ -32,8 +32,8 @@ OPTIMIZER_FLOPS = {
     "adam": 13,  # m.lerp_(g, 1-b1): 3; v = b2*v + (1-b2)*g*g: 4; sqrt(v)/c2 + eps: 3; p -= s * m / denom: 3
     "adamw": 14,  # adam, and p *= 1 - lr*wd first: 1
 }
-# Optimizer state elements per trainable parameter (torch.optim's `state`; each also keeps a step count).
-OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+# Optimizer state elements per trainable parameter: OPTIMIZER_STATE, with the rest of the step's memory, in
+# analyzer/training_memory.py.
 
 
 @dataclass(frozen=True)
@@ -68,25 +68,35 @@ class TrainingStep:
     frozen: tuple[str, ...] = ()
     input_grad: bool = False
     notes: list[str] = field(default_factory=list)
+    dataset: str | None = None  # the dataset-size symbol (N) when per-epoch totals were asked for
+    needs: dict[str, Needs] = field(default_factory=dict)  # the gradients each layer computes, and why (explain)
+
+    _totals: dict[str, sympy.Expr] = field(default_factory=dict, repr=False, compare=False)
 
     def total(self, part: str) -> sympy.Expr:
-        return sympy.Add(*(getattr(step, part) for step in self.layers.values()))
+        # every format asks for each total more than once; a sum over 1,000 layers is worth keeping
+        if part not in self._totals:
+            if part == "backward":
+                total = self.total("grad_input") + self.total("grad_weight") + self.total("grad_other")
+            elif part == "flops":
+                total = self.total("forward") + self.total("backward") + self.total("optimizer")
+            else:
+                total = sympy.Add(*(getattr(step, part) for step in self.layers.values()))
+            self._totals[part] = total
+        return self._totals[part]
 
-    def memory(self) -> dict[str, sympy.Expr]:
-        """Elements held across a step: all weights, a gradient per trainable weight, the optimizer's state."""
-        trainable = self.total("trainable_params")
-        return {
-            "weights": self.report.total.params,
-            "gradients": trainable,
-            "optimizer_state": OPTIMIZER_STATE[self.optimizer] * trainable,
-        }
+    def memory(self, dtype: str = "float32") -> dict[str, sympy.Expr]:
+        """Elements a step holds, by line of training_memory.step_memory (weights, gradients, optimizer state, saved
+        activations, peak; master weights in mixed precision)."""
+        return {line.name: line.elements for line in step_memory(self, dtype)}
 
     def as_dict(self, dtype: str = "float32") -> dict[str, Any]:
         """The `training` section of the JSON output."""
         report = self.report
         parts = ("forward", "backward", "grad_input", "grad_weight", "grad_other", "optimizer", "flops")
-        memory = {k: {**report.formula(v), "bytes": report.formula(v * DTYPE_BYTES[dtype])}
-                  for k, v in self.memory().items()}
+        memory = {line.name: {**report.formula(line.elements), "bytes": report.formula(line.bytes),
+                              **({"note": line.note} if line.note else {})}
+                  for line in step_memory(self, dtype)}
         return {
             "batch": BATCH,
             "convention": self.convention,
@@ -99,6 +109,7 @@ class TrainingStep:
                        for name, step in self.layers.items()],
             "memory": {"dtype": dtype, **memory},
             "notes": self.notes,
+            **({"epoch": epoch_dict(self)} if self.dataset else {}),
         }
 
 
@@ -117,11 +128,11 @@ def with_batch(report: Report, batch: int | None) -> tuple[Report, sympy.Symbol]
 
 
 def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str, ...] = (), input_grad: bool = False,
-                  batch: int | None = None, convention: str = "nnspec") -> TrainingStep:
+                  batch: int | None = None, convention: str = "nnspec", dataset: int | None = None) -> TrainingStep:
     """One training step of the model `report` analyzes, per layer, with B samples. convention "torch": what
     torch.utils.flop_counter.FlopCounterMode counts for forward + backward on nnspec's torch export (mm and
     convolution only, 2 per multiply-accumulate, its convolution weight-gradient formula included; the
-    optimizer's foreach ops have no formula: 0)."""
+    optimizer's foreach ops have no formula: 0). dataset: the samples of an epoch, the symbol N (epoch())."""
     if convention not in ("nnspec", "torch"):
         raise UsageError(f"--training counts with the nnspec or the torch convention, not {convention!r}")
     if optimizer not in OPTIMIZER_FLOPS:
@@ -129,6 +140,10 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
                          hint=did_you_mean(optimizer, list(OPTIMIZER_FLOPS)))
     frozen_rows = _frozen_rows(report, frozen)
     report, b = with_batch(report, batch)
+    dataset_name = None
+    if dataset is not None:
+        report, dataset_name = with_dataset(report, dataset)
+    needs_of: dict[str, Needs] = {}
     requires: dict[str, bool] = {}  # does this layer's output need a gradient
     layers: dict[str, LayerStep] = {}
     for name, row in report.layers.items():
@@ -137,8 +152,10 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             requires[name] = input_grad
             layers[name] = LayerStep(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
             continue
-        needs = Needs(input=any(requires[i.partition(":")[0]] for i in row.inputs), weights=trainable != 0)
+        per_input = tuple(requires[i.partition(":")[0]] for i in row.inputs)
+        needs = Needs(input=any(per_input), weights=trainable != 0, inputs=per_input)
         requires[name] = needs.input or needs.weights
+        needs_of[name] = needs
         rule = (TORCH_TRAINING if convention == "torch" else TRAINING).get(row.type)
         if rule is None:
             raise NoBackwardRule(f"no training rule for layer type {row.type!r} yet: the training cost of this "
@@ -160,7 +177,8 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
                                  (result.grad_weight if needs.weights else ZERO) * row.multiplier,
                                  result.grad_other * row.multiplier,
                                  ZERO if convention == "torch" else OPTIMIZER_FLOPS[optimizer] * trainable, trainable, note)
-    return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad)
+    return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad, dataset=dataset_name,
+                        needs=needs_of)
 
 
 def _frozen_rows(report: Report, names: tuple[str, ...]) -> set[str]:
@@ -173,3 +191,84 @@ def _frozen_rows(report: Report, names: tuple[str, ...]) -> set[str]:
                              hint=did_you_mean(name, list(report.layers)))
         rows |= hit
     return rows
+
+
+# -- per epoch: N samples in ceil(N/B) steps ----------------------------------------------------------------------
+
+# The dataset-size symbol: N, or N_data in a spec that declares an N of its own (transformer_encoder.yaml's blocks).
+DATASET_NAMES = ("N", "N_data")
+EPOCH_PARTS = ("forward", "backward", "grad_input", "grad_weight", "grad_other", "optimizer", "flops")
+
+
+def dataset_name(report: Report) -> str:
+    """The name the dataset size takes in `report` (a spec's report, before with_dataset)."""
+    declared = {s.name for s in report.symbols}
+    for name in DATASET_NAMES:
+        if name not in declared:
+            return name
+    raise UsageError(f"the spec declares both {' and '.join(DATASET_NAMES)}: no name is left for the dataset size")
+
+
+def with_dataset(report: Report, samples: int) -> tuple[Report, str]:
+    """The report with the dataset size (dataset_name) among its symbols, at `samples`."""
+    name = dataset_name(report)
+    if isinstance(samples, bool) or not isinstance(samples, int):
+        raise UsageError(f"--set {name}: the dataset size must be an integer, got {samples!r}")
+    if samples < 1:
+        raise UsageError(f"--set {name}={samples} is below the minimum 1 of the dataset size {name} (samples per epoch)")
+    symbol = make_symbol(name)
+    declared = SizeSymbol(symbol, 1, 1, "dataset size (samples per epoch)")
+    report = replace(report, symbols=(*report.symbols, declared), values={**report.values, symbol: 1})
+    return report.at(**{name: samples}), name
+
+
+def training_values(report: Report, values: dict[str, int]) -> tuple[int | None, int | None]:
+    """The batch size B and the dataset size N taken out of --set `values` (popped), each None when not given;
+    a symbol the spec declares itself stays in `values` (a spec's own B is the batch; its own N is not the
+    dataset, which is then N_data)."""
+    declared = {s.name for s in report.symbols}
+    batch = None if BATCH in declared else values.pop(BATCH, None)
+    if batch is not None and batch < 1:
+        raise UsageError(f"--set {BATCH}={batch} is below the minimum 1 of the batch size {BATCH}")
+    return batch, values.pop(dataset_name(report), None)
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One pass over N samples: ceil(N/B) steps, floor(N/B) of B samples and, when B does not divide N, a last
+    one of N mod B (kept, as torch's DataLoader keeps it by default: drop_last=False)."""
+
+    samples: sympy.Symbol
+    steps: sympy.Expr
+    last_batch: sympy.Expr
+    parts: dict[str, sympy.Expr]  # EPOCH_PARTS -> the epoch's total
+
+
+def per_epoch(per_step: sympy.Expr, samples: sympy.Symbol, batch: sympy.Symbol) -> sympy.Expr:
+    """A per-step count summed over an epoch: floor(N/B)·f(B) + f(N mod B), the last term only when N mod B > 0.
+    A count a·B + c (every FLOP count so far: the forward and backward are per sample, the optimizer per
+    step) sums to exactly a·N + c·ceil(N/B), since B·floor(N/B) + N mod B = N."""
+    expanded = sympy.expand(per_step)
+    a, c = expanded.coeff(batch, 1), expanded.coeff(batch, 0)
+    if not a.has(batch) and not c.has(batch) and sympy.expand(a * batch + c - expanded) == 0:
+        return a * samples + c * sympy.ceiling(samples / batch)
+    last = sympy.Mod(samples, batch)
+    return sympy.floor(samples / batch) * per_step + sympy.Min(last, 1) * per_step.subs(batch, last)
+
+
+def epoch(step: TrainingStep) -> Epoch:
+    """The step's totals over one epoch of the dataset size given to training_step (dataset=N)."""
+    if step.dataset is None:
+        raise UsageError(f"per-epoch totals need the dataset size: --set {DATASET_NAMES[0]}=50000 "
+                         "(training_step(..., dataset=50000))")
+    n, b = step.report.symbol(step.dataset).symbol, step.report.symbol(BATCH).symbol
+    return Epoch(n, sympy.ceiling(n / b), sympy.Mod(n, b),
+                 {part: per_epoch(step.total(part), n, b) for part in EPOCH_PARTS})
+
+
+def epoch_dict(step: TrainingStep) -> dict[str, Any]:
+    """The `training.epoch` section of the JSON output."""
+    e, report = epoch(step), step.report
+    return {"samples": report.formula(e.samples), "drop_last": False, "steps": report.formula(e.steps),
+            "last_batch": report.formula(e.last_batch),
+            **{f"{p}_flops" if p != "flops" else p: report.formula(v) for p, v in e.parts.items()}}

@@ -101,3 +101,70 @@ def test_cli_errors_exit_2(capsys):
 def test_cli_analyze_spec_still_works(capsys):
     assert main([CNN1]) == 0
     assert "1,592,383" in capsys.readouterr().out
+
+
+# -- compare --training (analyzer/compare_training.py) ----------------------------------------------------------
+
+def _two_specs(tmp_path):
+    """x (5,) -> Dense(4, relu) -> Dense(3), and x (5,) -> Dense(3); SGD, B = 8, by hand (tests/test_training_cli.py):
+    the first: forward 544, backward 753, optimizer 78, step 1,375; the second (no input gradient): forward
+    8·(3·9 + 3) = 240, grad weight 5·3·15 + 3·7 = 246, SGD 2·18 = 36, step 522. And a Conv1D(k 4) over L = 2
+    samples: out of its domain."""
+    from tests.conftest import spec_text
+
+    paths = []
+    for name, inputs, layers, symbols in (
+            ("two", [5], [{"type": "Dense", "name": "d1", "units": 4, "activation": "relu"},
+                          {"type": "Dense", "name": "d2", "units": 3}], None),
+            ("one", [5], [{"type": "Dense", "name": "d", "units": 3}], None),
+            ("conv", [["L", 2]], [{"type": "Conv1D", "name": "c", "filters": 2, "kernel_size": 4}],
+             {"L": {"default": 8}})):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(spec_text(inputs, layers, symbols))
+        paths.append(str(path))
+    return paths
+
+
+def test_training_rows_by_hand(tmp_path):
+    from analyzer.compare_training import compare_training
+
+    two, one, conv = _two_specs(tmp_path)
+    rows = compare_training([two, one, conv], {"B": 8, "N": 20, "L": 2}, optimizer="sgd")
+    keys = ("forward", "backward", "optimizer", "flops", "epoch_steps", "epoch_flops")
+    assert [rows[0].value(k) for k in keys] == [544, 753, 78, 1375, 3, 3457]
+    # the second's backward 5·3·(2B - 1) + 3·(B - 1) = 33B - 18; an epoch of 20 at B = 8: 2 steps of 8 and one
+    # of 4, 4·30 + (33·4 - 18) + 36 = 270
+    assert [rows[1].value(k) for k in keys] == [240, 246, 36, 522, 3, 2 * 522 + 270]
+    assert rows[0].ignored == ("L",) and rows[0].values == {"B": 8, "N": 20}
+    assert not rows[2].valid and "valid only for L >= 4" in rows[2].invalid  # a kernel of 4 needs 4 positions
+    assert rows[0].ratio() == f"{1375 / 544:.2f}x"
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "latex", "json"])
+def test_cli_training_every_format(tmp_path, capsys, fmt):
+    two, one, _ = _two_specs(tmp_path)
+    assert main(["compare", two, one, "--training", "--optimizer", "sgd", "--set", "B=8", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        models = json.loads(out)["models"]
+        assert [m["flops"]["value"] for m in models] == [1375, 522] and models[0]["flops"]["expr"] == "167*B + 39"
+        assert models[1]["backward_flops"] == {"expr": "33*B - 18", "value": 246}  # 5·3·(2B - 1) + 3·(B - 1)
+    elif fmt == "csv":
+        table = list(csv.DictReader(io.StringIO(out)))
+        assert [(r["model"], r["forward"], r["optimizer"], r["flops"]) for r in table] == [
+            ("test", "544", "78", "1375"), ("test", "240", "36", "522")]
+    else:
+        sep = "{,}" if fmt == "latex" else ","
+        assert f"1{sep}375" in out and "522" in out and "Step/forward" in out
+
+
+def test_cli_training_errors_exit_2(tmp_path, capsys):
+    two, _, _ = _two_specs(tmp_path)
+    assert main(["compare", two, "--training", "--set", "Q=1"]) == 2
+    assert "no spec declares the symbol 'Q'" in capsys.readouterr().err
+    assert main(["compare", two, "--optimizer", "sgd"]) == 2
+    assert "go with --training" in capsys.readouterr().err
+    assert main(["compare", two, "--training", "--dtype", "float64"]) == 2
+    assert "--dtype float64: unknown dtype" in capsys.readouterr().err
+    assert main(["compare", two, "--training", "--set", "B=0"]) == 2
+    assert "--set B=0 is below the minimum 1 of the batch size B" in capsys.readouterr().err

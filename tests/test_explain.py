@@ -75,3 +75,58 @@ def test_worked_explanations_agree_with_the_handlers(path):
             continue
         assert worked_steps(report, row) is not None, row.name
         explain(report, row.name)
+
+
+# -- explain --training -----------------------------------------------------------------------------------------
+
+TWO = """
+name: two
+inputs: [{name: x, shape: [5]}]
+layers:
+  - {type: Dense, name: d1, units: 4, activation: relu}
+  - {type: Dense, name: d2, units: 3}
+"""
+
+
+def test_training_step_through_a_dense_layer(capsys, tmp_path):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(TWO)
+    status, out, _ = run(capsys, str(spec), "d2", "--training", "--optimizer", "sgd", "--set", "B=8", "--set", "N=20")
+    assert status == 0
+    assert "Training step through d2 (Dense): optimizer sgd, B=8" in out
+    assert "needs the input gradient:  yes: dL/dx goes back to its input(s): d1 trains" in out
+    assert "needs the weight gradient: yes: it trains 15 params" in out
+    assert "rule: analyzer.layers.dense.train_dense:" in out and "dL/dx = dz·Wᵀ" in out  # the rule's docstring
+    # by hand: forward 8·(3·7 + 3) = 192; dL/dx 8·4·(2·3 - 1) = 160; dL/dW 4·3·(2·8 - 1) + 3·(8 - 1) = 201
+    assert "forward     = 24*B = 24*8 = 192   (B × the inference forward, 24 per sample)" in out
+    assert "grad input  = 20*B = 20*8 = 160" in out and "grad weight = 27*B - 15 = 27*8 - 15 = 201" in out
+    assert "optimizer   = 2·trainable params = 2·15 = 30" in out
+    assert "step FLOPs  = forward + grad input + grad weight + grad other + optimizer = 192 + 160 + 201 + 0 + 30 = 583" in out
+    # N = 20: 2 steps of 8 and one of 4: 2·583 + (71·4 + 15) = 1,465
+    assert "epoch FLOPs = 71*N + 15*ceiling(N/B)" in out and "= 1,465" in out
+
+
+def test_training_says_why_a_gradient_is_not_needed(capsys, tmp_path):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(TWO)
+    _, out, _ = run(capsys, str(spec), "d1", "--training", "--set", "B=8")
+    assert "needs the input gradient:  no: nothing before it trains" in out
+    assert "grad other  = 8*B = 8*8 = 64" in out  # relu's backward, 2 per output
+    _, out, _ = run(capsys, str(spec), "d1", "--training", "--input-grad", "--set", "B=8")
+    assert "x is a model input and --input-grad asks for its gradient" in out
+    assert "grad input  = 35*B = 35*8 = 280" in out  # 8·5·(2·4 - 1)
+    _, out, _ = run(capsys, str(spec), "d1", "--training", "--frozen", "d1", "--set", "B=8")
+    assert "needs the weight gradient: no: frozen" in out and "so no backward at all" in out
+    _, out, _ = run(capsys, str(spec), "d2", "--training", "--frozen", "d1", "--set", "B=8")
+    assert "needs the input gradient:  no" in out  # nothing before d2 trains now
+
+
+def test_training_bad_input_exits_2(capsys, tmp_path):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(TWO)
+    status, _, err = run(capsys, str(spec), "d2", "--optimizer", "sgd")
+    assert status == 2 and "go with --training" in err
+    status, _, err = run(capsys, str(spec), "d3", "--training")
+    assert status == 2 and "no layer 'd3'" in err
+    status, _, err = run(capsys, str(spec), "d2", "--training", "--set", "B=0")
+    assert status == 2 and "--set B=0 is below the minimum 1 of the batch size B" in err

@@ -60,7 +60,8 @@ def test_public_api_is_documented():
     assert analyzer.__doc__ and analyze.__doc__
     for cls in (Report, Counts, LayerRow):
         assert cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "(")  # not the dataclass default
-    for name in ("value", "at", "symbol", "domain", "grouped", "as_dict", "formula", "_repr_html_", "_repr_latex_"):
+    for name in ("value", "at", "symbol", "domain", "grouped", "as_dict", "formula", "training", "_repr_html_",
+                 "_repr_latex_"):
         assert getattr(Report, name).__doc__, name
     for name in ("params", "flops", "flops_by_op", "quantity"):
         assert inspect.getdoc(getattr(Counts, name)), name
@@ -72,3 +73,27 @@ def test_readme_python_example_runs():
     assert block is not None
     namespace: dict = {}
     exec(compile(block.group(1), "README.md", "exec"), namespace)  # the example as a user would run it
+
+
+def test_report_training_returns_the_step():
+    # x (5,) -> Dense(4, relu) -> Dense(3), SGD, B = 8 (worked in tests/test_training_cli.py): step 167B + 39
+    report = analyze("""
+name: two
+inputs: [{name: x, shape: [5]}]
+layers:
+  - {type: Dense, name: d1, units: 4, activation: relu}
+  - {type: Dense, name: d2, units: 3}
+""")
+    step = report.training(optimizer="sgd", batch=8)
+    assert step.report.value(step.total("flops")) == 1375 and step.report.value(step.total("backward")) == 753
+    assert step.report.value(step.layers["d2"].grad_weight) == 4 * 3 * 15 + 3 * 7
+    frozen = report.training(optimizer="sgd", frozen="d1", batch=8)  # a name, or a list of names
+    assert frozen.frozen == ("d1",) and frozen.report.value(frozen.layers["d1"].grad_weight) == 0
+    assert report.training(frozen=["d1", "d2"]).total("optimizer") == 0
+    # with dataset=N: 20 samples at B = 8 are 2 steps of 8 and one of 4: 2·1,375 + 707
+    from analyzer.training import epoch
+
+    step = report.training(optimizer="sgd", batch=8, dataset=20)
+    assert step.report.value(epoch(step).parts["flops"]) == 3457 and step.as_dict()["epoch"]["steps"]["value"] == 3
+    torch = report.training(convention="torch", batch=8, input_grad=True)
+    assert torch.convention == "torch" and torch.input_grad and torch.report.value(torch.total("optimizer")) == 0

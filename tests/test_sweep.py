@@ -118,3 +118,20 @@ def test_fast_path_agrees_with_report_at():
         if p.valid:
             at = report.at(**{name: p.value})
             assert p.counts["flops"] == at.value(at.total.flops) and p.counts["params"] == at.value(at.total.params)
+
+
+def test_any_formulas_and_the_training_step():
+    # sweep() takes other formulas: here 2·params of PET-CGDNN, 71,487 at L = 128 and 71,743 at 256 (Keras)
+    report = analyze("specs/pet_cgdnn.yaml")
+    s = sweep(report, "L", [128, 256], {"twice": 2 * report.total.params})
+    assert s.quantities == ("twice",) and [p.counts for p in s.points] == [{"twice": 2 * 71_487}, {"twice": 2 * 71_743}]
+    from analyzer.sweep import training_sweep
+    from analyzer.training import training_step
+
+    # x (5,) -> Dense(3), SGD, per B: forward B·(3·9 + 3) = 30B, backward 15·(2B - 1) + 3·(B - 1) = 33B - 18,
+    # optimizer 2·18 = 36
+    step = training_step(analyze("name: one\ninputs: [{name: x, shape: [5]}]\nlayers: [{type: Dense, name: d, units: 3}]\n"),
+                         optimizer="sgd")
+    points = training_sweep(step, "B", [1, 2, 8]).points
+    assert [(p.counts["forward_flops"], p.counts["backward_flops"], p.counts["flops"]) for p in points] == [
+        (30, 15, 81), (60, 48, 144), (240, 246, 522)]

@@ -13,6 +13,7 @@ from analyzer import analyze, cli
 from analyzer.errors import NNSpecError, UsageError
 from analyzer.layers.activations import PER_ELEMENT_FLOPS
 from analyzer.layers.backward import NoBackwardRule
+from analyzer.layers.registry import TRAINING
 from analyzer.training import training_step
 from tests.conftest import run
 
@@ -65,8 +66,9 @@ def test_frozen_layer_has_no_weight_gradient_and_no_optimizer_state():
     assert d1["grad_input"] == 0  # nothing before d1 trains now
     assert d2["grad_input"] == 0  # ...nor before d2: the model input needs no gradient and d1 is frozen
     assert d2["optimizer"] == 13 * 15  # Adam: 13 per parameter
-    memory = {k: report.value(v) for k, v in step.memory().items()}
-    assert memory == {"weights": 24 + 15, "gradients": 15, "optimizer_state": 30}
+    memory = {k: step.report.value(v) for k, v in step.memory().items()}  # and saved activations, peak: B's
+    assert {k: memory[k] for k in ("weights", "gradients", "optimizer_state")} == {"weights": 24 + 15, "gradients": 15,
+                                                                                  "optimizer_state": 30}
 
 
 def test_a_frozen_middle_layer_still_passes_the_gradient_back():
@@ -186,15 +188,16 @@ def test_training_with_another_convention_is_refused(capsys):
     (["--training", "--frozen", "conv9"], "--frozen conv9: no layer or block of that name"),
     (["--training", "--set", "B=0"], "B=0 is below the minimum 1"),
     (["--frozen", "conv1d_1"], "go with --training"),
-    (["--training", "--format", "csv"], "--format table or json"),
+    (["--training", "--depth", "1"], "--training does not combine with --depth"),
 ])
 def test_bad_training_options_exit_2(capsys, argv, message):
     assert cli.main(["specs/scnn.yaml", *argv]) == 2
     assert message in capsys.readouterr().err
 
 
-def test_a_layer_type_without_a_training_rule_is_refused_not_guessed():
+def test_a_layer_type_without_a_training_rule_is_refused_not_guessed(monkeypatch):
     report = run([5, 3], [{"type": "GRU", "name": "g", "units": 2}])
+    monkeypatch.delitem(TRAINING, "GRU")  # GRU has a rule now (tests/test_training_recurrent.py): take it away
     with pytest.raises(NoBackwardRule, match="no training rule for layer type 'GRU' yet"):
         training_step(report)
     assert issubclass(NoBackwardRule, UsageError) and issubclass(NoBackwardRule, NNSpecError)
@@ -220,3 +223,23 @@ def test_maximum_has_no_training_rule_yet():
                               {"type": "Maximum", "name": "m", "inputs": ["d", "x1"]}])
     with pytest.raises(NoBackwardRule, match="no backward rule for Maximum of 2 inputs yet"):
         training_step(report)
+
+
+def test_a_block_repeated_n_times_counts_each_copys_norm_weights_once_per_copy():
+    # N copies of [LayerNormalization over d = 4]; S = 3 rows per sample, B = 2: per copy the normalized
+    # elements are 2·3·4 = 24; d(gamma) = sum g·h: 2·24 - 4 = 44, d(beta) = sum g: 24 - 4 = 20 -> 64 per copy, 3 copies 192.
+    text = """
+symbols: {N: 3}
+blocks:
+  norm:
+    layers:
+      - {type: Dense, name: proj, units: 4}
+      - {type: LayerNormalization, name: ln}
+inputs: [{name: x, shape: [3, 4]}]
+layers:
+  - {block: norm, name: stack, repeat: N}
+"""
+    report = analyze(text)
+    step = training_step(report, batch=2)
+    assert step.report.value(step.layers["stack.each.ln"].grad_weight) == 3 * (44 + 20)
+    assert step.report.at(N=1).value(step.layers["stack.each.ln"].grad_weight) == 64

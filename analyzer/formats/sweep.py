@@ -1,4 +1,5 @@
-"""A --sweep in every --format: one row per value of the swept symbol (values only)."""
+"""A --sweep in every --format: one row per value of the swept symbol (values only); with --training, the
+step's totals."""
 
 from __future__ import annotations
 
@@ -7,24 +8,40 @@ import io
 import json
 
 from analyzer.formats.latex import _escape
-from analyzer.sweep import SWEEP_QUANTITIES, Sweep
+from analyzer.sweep import Sweep
 
 HEADERS = {"params": "Total params", "trainable_params": "Trainable", "macs": "MACs", "flops": "FLOPs"}
+TRAINING_HEADERS = {"forward_flops": "Forward", "backward_flops": "Backward", "optimizer_flops": "Optimizer",
+                    "flops": "Step FLOPs", "epoch_steps": "Epoch steps", "epoch_flops": "Epoch FLOPs"}
 OUT_OF_DOMAIN = "out of domain"
+
+
+def _header(s: Sweep, q: str) -> str:
+    if "training" not in s.meta:
+        return HEADERS[q]
+    if q.endswith("_bytes"):  # a memory line: "saved_activations_bytes" -> "Saved activations bytes"
+        return q.removesuffix("_bytes").replace("_", " ").capitalize() + " bytes"
+    return TRAINING_HEADERS[q]
 
 
 def _title(s: Sweep) -> str:
     fixed = ", ".join(f"{k}={v}" for k, v in s.fixed.items())
-    return f"{s.report.name}: totals vs {s.symbol}" + (f" ({fixed})" if fixed else "")
+    training = s.meta.get("training")
+    what = "totals" if training is None else (
+        f"training step (optimizer {training['optimizer']}"
+        + (f", frozen {', '.join(training['frozen'])}" if training["frozen"] else "")
+        + (", torch convention" if training["convention"] == "torch" else "")
+        + f"; memory in bytes, {training['dtype']})")
+    return f"{s.report.name}: {what} vs {s.symbol}" + (f" ({fixed})" if fixed else "")
 
 
 def _cells(s: Sweep, sep: str = ",") -> list[list[str]]:
     rows = []
     for p in s.points:
         if p.counts is None:
-            rows.append([str(p.value), OUT_OF_DOMAIN, *([""] * (len(SWEEP_QUANTITIES) - 1))])
+            rows.append([str(p.value), OUT_OF_DOMAIN, *([""] * (len(s.quantities) - 1))])
         else:
-            rows.append([str(p.value), *(f"{p.counts[q]:,}".replace(",", sep) for q in SWEEP_QUANTITIES)])
+            rows.append([str(p.value), *(f"{p.counts[q]:,}".replace(",", sep) for q in s.quantities)])
     return rows
 
 
@@ -33,7 +50,7 @@ def _reasons(s: Sweep) -> list[str]:
 
 
 def render_table(s: Sweep) -> str:
-    headers = [s.symbol, *(HEADERS[q] for q in SWEEP_QUANTITIES)]
+    headers = [s.symbol, *(_header(s, q) for q in s.quantities)]
     rows = _cells(s)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
@@ -47,8 +64,8 @@ def render_table(s: Sweep) -> str:
 
 
 def render_markdown(s: Sweep) -> str:
-    out = [f"### {_title(s)}", "", f"| {s.symbol} | " + " | ".join(HEADERS[q] for q in SWEEP_QUANTITIES) + " |",
-           "|---:|" + "---:|" * len(SWEEP_QUANTITIES)]
+    out = [f"### {_title(s)}", "", f"| {s.symbol} | " + " | ".join(_header(s, q) for q in s.quantities) + " |",
+           "|---:|" + "---:|" * len(s.quantities)]
     out += ["| " + " | ".join(r) + " |" for r in _cells(s)]
     reasons = _reasons(s)
     if reasons:
@@ -59,9 +76,9 @@ def render_markdown(s: Sweep) -> str:
 def render_csv(s: Sweep) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([s.symbol, *SWEEP_QUANTITIES, "out_of_domain"])
+    writer.writerow([s.symbol, *s.quantities, "out_of_domain"])
     for p in s.points:
-        counts = [p.counts[q] for q in SWEEP_QUANTITIES] if p.counts else [""] * len(SWEEP_QUANTITIES)
+        counts = [p.counts[q] for q in s.quantities] if p.counts else [""] * len(s.quantities)
         writer.writerow([p.value, *counts, p.reason or ""])
     return buffer.getvalue()
 
@@ -72,11 +89,11 @@ def render_json(s: Sweep) -> str:
 
 def render_latex(s: Sweep) -> str:
     out = [r"\begin{table}[t]", r"\centering", f"\\caption{{{_escape(_title(s))}}}",
-           r"\begin{tabular}{r" + "r" * len(SWEEP_QUANTITIES) + "}", r"\toprule",
-           f"${_escape(s.symbol)}$ & " + " & ".join(HEADERS[q] for q in SWEEP_QUANTITIES) + r" \\", r"\midrule"]
+           r"\begin{tabular}{r" + "r" * len(s.quantities) + "}", r"\toprule",
+           f"${_escape(s.symbol)}$ & " + " & ".join(_header(s, q) for q in s.quantities) + r" \\", r"\midrule"]
     for p, row in zip(s.points, _cells(s, "{,}")):
         if p.counts is None:
-            out.append(f"${p.value}$ & \\multicolumn{{{len(SWEEP_QUANTITIES)}}}{{l}}{{{OUT_OF_DOMAIN}}} \\\\")
+            out.append(f"${p.value}$ & \\multicolumn{{{len(s.quantities)}}}{{l}}{{{OUT_OF_DOMAIN}}} \\\\")
         else:
             out.append(" & ".join(f"${c}$" for c in row) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
