@@ -22,14 +22,15 @@ SPECS = sorted(p for p in (ROOT / "specs").rglob("*.y*ml"))
 
 
 def test_both_frameworks_have_builders_for_the_same_registered_types():
-    assert KERAS_BUILDERS.types() == TORCH_BUILDERS.types()
+    # a builder or a stated refusal (keras_hub's layers have no keras.layers counterpart: ReversibleEmbedding, ...)
+    assert KERAS_BUILDERS.types() | set(KERAS_BUILDERS.refused) == TORCH_BUILDERS.types() | set(TORCH_BUILDERS.refused)
     assert KERAS_BUILDERS.types() <= set(LAYERS)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_layer_type_of_the_shipped_specs_can_be_exported(path):
     used = {entry.type for entry in load_spec(path).layers}
-    assert used <= KERAS_BUILDERS.types() and used <= TORCH_BUILDERS.types()
+    assert used <= KERAS_BUILDERS.types() | set(KERAS_BUILDERS.refused) and used <= TORCH_BUILDERS.types()
 
 
 def test_a_second_builder_for_a_type_is_refused():
@@ -137,6 +138,9 @@ def test_keras_source_names_layers_as_keras_accepts():
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(ROOT).as_posix())
 @pytest.mark.parametrize("framework", ["keras", "torch"])
 def test_every_shipped_spec_exports_to_valid_python(path, framework):
+    refused = {entry.type for entry in load_spec(path).layers} & set(KERAS_BUILDERS.refused)
+    if framework == "keras" and refused:  # specs/llm/: keras_hub layers, checked on the torch export
+        pytest.skip(f"the Keras export refuses {', '.join(sorted(refused))}")
     compile(export_source(path, framework), f"{path.stem}.py", "exec")
 
 

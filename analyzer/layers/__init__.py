@@ -14,6 +14,7 @@ Where is X counted?
   recurrent.py       SimpleRNN, LSTM, GRU
   wrappers.py        Bidirectional, TimeDistributed
   attention.py       MultiHeadAttention
+  transformer.py     GroupedQueryAttention (rotary, q/k norm, causal, window), GatedMLP, ReversibleEmbedding, PositionEmbedding
   normalization.py   BatchNormalization, LayerNormalization, GroupNormalization, RMSNormalization
   activations.py     Activation, Softmax, and every activation's cost (also fused `activation:`)
   merging.py         Add, Subtract, Multiply, Maximum, Minimum, Average, Concatenate

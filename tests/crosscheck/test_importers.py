@@ -103,8 +103,8 @@ def torch_inputs(spec_path, values):
     args = []
     for x in spec.inputs:
         shape = tuple(report.value(d) for d in x.shape)
-        feeds_embedding = any(e.type == "Embedding" and x.name in (e.spec.inputs or [spec.layers[0].name])
-                              for e in spec.layers)
+        feeds_embedding = any(e.type in ("Embedding", "ReversibleEmbedding")
+                              and x.name in (e.spec.inputs or [spec.layers[0].name]) for e in spec.layers)
         args.append(torch.randint(0, 2, (1, *shape)).float() if feeds_embedding else torch.randn(1, *shape))
     return spec, args
 
