@@ -22,6 +22,7 @@ from analyzer import analyze  # noqa: E402
 from analyzer.conventions import recount_with  # noqa: E402
 from analyzer.conventions.measure import TOOLS, Measurement, example_inputs, measure  # noqa: E402
 from analyzer.export import to_keras, to_torch  # noqa: E402
+from analyzer.layers.convolutional import conv_calls  # noqa: E402
 from analyzer.report import LayerRow, Report  # noqa: E402
 
 OUT = ROOT / "docs" / "why-counters-disagree.md"
@@ -180,6 +181,92 @@ def summary() -> list[str]:
     return out
 
 
+TRAINING_BATCH = 32
+
+
+def flop_counter_step(spec: str, batch: int, frozen: str | None = None) -> tuple[int, int]:
+    """FlopCounterMode on one forward and backward pass of the export (the loss the sum of the outputs, the input
+    not requiring a gradient): the forward total and the step total."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = to_torch(spec, L=LENGTH)
+    if frozen is not None:
+        getattr(model, model.spec_names[frozen]).requires_grad_(False)
+    report = analyze(spec, L=LENGTH)
+    shapes = {model.spec_names[name]: tuple(report.value(d) for d in row.output_shape)
+              for name, row in report.layers.items() if row.type == "InputLayer"}
+    inputs = example_inputs(model, shapes, batch=batch)
+    forward_counter, counter = FlopCounterMode(display=False), FlopCounterMode(display=False)
+    with forward_counter:
+        model(*inputs)
+    with counter:
+        outputs = model(*inputs)
+        sum(o.sum() for o in (outputs if isinstance(outputs, tuple) else (outputs,))).backward()
+    return forward_counter.get_total_flops(), counter.get_total_flops()
+
+
+def training_section() -> list[str]:
+    """One Adam step of B samples: nnspec's exact count, FlopCounterMode measured (and its convention, checked
+    equal), and the rules of thumb, with the layers where they part."""
+    from analyzer.training import training_step
+
+    b = TRAINING_BATCH
+    out = ["## A training step", "",
+           f"One training step (forward + backward, and for nnspec Adam's update) at L = {LENGTH}, B = {b}: "
+           "nnspec's default count (`analyze SPEC --training --set L=128 --set B=32`), the torch convention "
+           "(`--convention torch`) next to FlopCounterMode measured on the export (the loss the sum of the outputs, "
+           "the input not requiring a gradient; checked equal here and in `make crosscheck` at B = 1, 2, 8), and the "
+           "rules of thumb people use: 3 × the forward (calflops, DeepSpeed's profiler, on FlopCounterMode's forward) "
+           "and 6·N·D (N parameters, D = B samples).", "",
+           "| model | nnspec forward | nnspec backward | nnspec Adam | nnspec step | FlopCounterMode step (torch "
+           "convention) | 3 × forward | 6·N·B |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    details: list[str] = []
+    for name, spec in MODELS:
+        report = analyze(spec, L=LENGTH)
+        step = training_step(report, batch=b)
+        torch_step = training_step(report, batch=b, convention="torch")
+        forward, measured = flop_counter_step(spec, b)
+        value = step.report.value
+        convention = torch_step.report.value(torch_step.total("flops"))
+        if convention != measured:
+            raise SystemExit(f"{spec}: --training --convention torch gives {convention}, FlopCounterMode {measured}")
+        params = report.value(report.total.params)
+        out.append(f"| {name} | {n(value(step.total('forward')))} | {n(value(step.total('backward')))} | "
+                   f"{n(value(step.total('optimizer')))} | **{n(value(step.total('flops')))}** | {n(measured)} "
+                   f"({n(convention)} ✓) | {n(3 * forward)} | {n(6 * params * b)} |")
+        for layer, torch_layer in torch_step.layers.items():
+            true_weight = value(step.layers[layer].grad_weight)
+            torch_weight = torch_step.report.value(torch_layer.grad_weight)
+            if true_weight and torch_weight > 4 * true_weight:  # FlopCounterMode's grouped-conv weight gradient
+                frozen_forward, frozen_step = flop_counter_step(spec, b, frozen=layer)
+                frozen = training_step(report, batch=b, convention="torch", frozen=(layer,))
+                if frozen.report.value(frozen.total("flops")) != frozen_step:
+                    raise SystemExit(f"{spec}: frozen {layer}: the torch convention disagrees with FlopCounterMode")
+                grouped = next(c for c in conv_calls(torch_step.report.layers[layer]) if c.groups != 1)
+                rows = b * torch_step.report.value(grouped.positions)
+                weights = torch_step.report.value(grouped.out_channels * grouped.in_per_group * grouped.kernel)
+                true_part, torch_part = weights * (2 * rows - 1), torch_step.report.value(2 * b * grouped.positions
+                                                                                        * grouped.kernel * grouped.groups
+                                                                                        * grouped.in_per_group
+                                                                                        * grouped.out_channels)
+                details.append(
+                    f"- **{name}, `{layer}` ({report.layers[layer].type})**: the weight gradient of its grouped "
+                    f"convolution ({n(report.value(grouped.groups))} groups, {n(weights)} weights) is {n(weights)} "
+                    f"dot products of R = {n(rows)} terms, {n(true_part)} FLOPs (nnspec); FlopCounterMode counts "
+                    f"{n(torch_part)} ({torch_part / true_part:.0f}×: `conv_backward_flop` multiplies by the input's "
+                    f"whole channel count, not channels / groups). So the measured backward is "
+                    f"{(measured - forward) / forward:.1f}× the forward; with that layer frozen, "
+                    f"{(frozen_step - frozen_forward) / frozen_forward:.2f}×. nnspec's backward is "
+                    f"{value(step.total('backward')) / value(step.total('forward')):.2f}× its forward.")
+    out += ["", *details, "",
+            "- **3 × forward** assumes every layer computes both gradients at forward cost: the first layer needs no "
+            "input gradient, normalization and activation backwards are not 2× their forwards, and the optimizer "
+            "step is not counted at all.",
+            "- **6·N·D** counts each parameter once per sample; a convolution or recurrent layer applies its weights "
+            "at every position and time step, so for these models it is off by orders of magnitude.", ""]
+    return out
+
+
 def main() -> None:
     text = [
         "# Why counters disagree",
@@ -209,6 +296,7 @@ def main() -> None:
     ]
     for name, spec in MODELS:
         text += table(name, spec)
+    text += training_section()
     text += [
         "## In one line each",
         "",
