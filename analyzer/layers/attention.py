@@ -108,12 +108,17 @@ def projection(outputs: sympy.Expr, terms: sympy.Expr, bias: bool) -> dict[str, 
     return {"macs": outputs * terms, "dot": outputs * (2 * terms - 1), "bias": outputs if bias else ZERO}
 
 
-@register(MultiHeadAttention)
-def multi_head_attention(layer: MultiHeadAttention, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+def query_value_key(inputs: list[Shape], ctx: LayerContext) -> tuple[Shape, Shape, Shape]:
+    """Keras' attention call order, [query, value] or [query, value, key]; the key defaults to the value."""
     if len(inputs) > 3:
         ctx.fail(f"takes two or three inputs (query, value[, key]), got {len(inputs)}", "inputs")
     query, value = inputs[0], inputs[1]
-    key = inputs[2] if len(inputs) == 3 else value
+    return query, value, inputs[2] if len(inputs) == 3 else value
+
+
+@register(MultiHeadAttention)
+def multi_head_attention(layer: MultiHeadAttention, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    query, value, key = query_value_key(inputs, ctx)
     for name, shape in (("query", query), ("value", value), ("key", key)):
         if len(shape) < 2:
             ctx.fail(f"the {name} needs rank 2 or more (positions, features), got {shape_str(shape)}", "inputs")

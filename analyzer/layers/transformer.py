@@ -31,6 +31,7 @@ from pydantic import Field, StrictBool, StrictStr
 
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import PER_ELEMENT_FLOPS, ActivationName
+from analyzer.layers.attention import query_value_key
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.normalization import rms_normalization_flops
@@ -140,10 +141,7 @@ def biases(layer: GroupedQueryAttention, use_bias: Any) -> tuple[bool, bool, boo
 
 @register(GroupedQueryAttention)
 def grouped_query_attention(layer: GroupedQueryAttention, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
-    if len(inputs) > 3:
-        ctx.fail(f"takes two or three inputs (query, value[, key]), got {len(inputs)}", "inputs")
-    query, value = inputs[0], inputs[1]
-    key = inputs[2] if len(inputs) == 3 else value
+    query, value, key = query_value_key(inputs, ctx)
     for name, shape in (("query", query), ("value", value), ("key", key)):
         if len(shape) != 2:
             ctx.fail(f"the {name} must be a sequence (T, features), got {shape_str(shape)}", "inputs")
