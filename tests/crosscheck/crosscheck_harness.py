@@ -266,3 +266,21 @@ class Mismatches:
 
 def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def torch_model_to_train(plan: ExportPlan, frozen: str | None, train: bool) -> Any:
+    """The torch export of `plan` in train (or eval) mode with spec row `frozen` not requiring a gradient: every
+    exported copy of it, since a row of a block repeated a symbolic number of times stands for each copy. Skips a
+    spec the torch export refuses."""
+    from analyzer.export.plan import ExportError
+
+    try:
+        model = build_torch(plan)
+    except ExportError as error:
+        pytest.skip(f"not exportable to torch: {error}")
+    model.train(train)
+    if frozen is not None:
+        for layer in plan.layers:
+            if layer.row is not None and layer.row.name == frozen:
+                getattr(model, model.spec_names[layer.name]).requires_grad_(False)
+    return model

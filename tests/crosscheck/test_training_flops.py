@@ -7,12 +7,11 @@ case whose layers all have a training rule (the others are refused by --training
 from __future__ import annotations
 
 import pytest
-from crosscheck_harness import ROOT, all_cases, case_id
+from crosscheck_harness import ROOT, all_cases, case_id, torch_model_to_train
 
 from analyzer import analyze
 from analyzer.conventions.measure import example_inputs
-from analyzer.export.plan import ExportError, plan_export
-from analyzer.export.torch_model import build_torch
+from analyzer.export.plan import plan_export
 from analyzer.layers.backward import NoBackwardRule
 from analyzer.training import training_step
 
@@ -25,15 +24,8 @@ BATCHES = (1, 2, 8)
 
 def torch_step_flops(path: str, values: dict[str, int], batch: int, frozen: str | None) -> int:
     plan = plan_export(ROOT / path, values)
-    try:
-        model = build_torch(plan)
-    except ExportError as error:
-        pytest.skip(f"not exportable to torch: {error}")
-    model.eval()  # the counted ops are the same in train mode; eval lets BatchNorm take a batch of 1
-    if frozen is not None:  # a row of a block repeated a symbolic number of times stands for each copy
-        for layer in plan.layers:
-            if layer.row is not None and layer.row.name == frozen:
-                getattr(model, model.spec_names[layer.name]).requires_grad_(False)
+    # eval: the counted ops are the same in train mode, and eval lets BatchNorm take a batch of 1
+    model = torch_model_to_train(plan, frozen, train=False)
     inputs = example_inputs(model, {x.attr: x.shape for x in plan.inputs}, batch=batch)
     counter = FlopCounterMode(display=False)
     with counter:

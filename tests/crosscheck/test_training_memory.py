@@ -7,12 +7,11 @@ trainable layer frozen. Every cross-check case whose layers all have a training 
 from __future__ import annotations
 
 import pytest
-from crosscheck_harness import ROOT, all_cases, case_id
+from crosscheck_harness import ROOT, all_cases, case_id, torch_model_to_train
 
 from analyzer import analyze
 from analyzer.conventions.measure import example_inputs
-from analyzer.export.plan import ExportError, plan_export
-from analyzer.export.torch_model import build_torch
+from analyzer.export.plan import plan_export
 from analyzer.layers.backward import NoBackwardRule
 from analyzer.training import training_step
 
@@ -26,13 +25,7 @@ OPTIMIZERS = {"momentum": lambda params: torch.optim.SGD(params, lr=0.01, moment
 def torch_step(path: str, values: dict[str, int], optimizer: str, frozen: str | None) -> tuple[int, int]:
     """(elements in the optimizer's state, parameters that require a gradient) after one step, batch 2."""
     plan = plan_export(ROOT / path, values)
-    try:
-        model = build_torch(plan)
-    except ExportError as error:
-        pytest.skip(f"not exportable to torch: {error}")
-    model.train()
-    if frozen is not None:
-        getattr(model, model.spec_names[frozen]).requires_grad_(False)
+    model = torch_model_to_train(plan, frozen, train=True)
     params = [p for p in model.parameters() if p.requires_grad]
     step = OPTIMIZERS[optimizer](params)
     outputs = model(*example_inputs(model, {x.attr: x.shape for x in plan.inputs}, batch=2))

@@ -15,11 +15,11 @@ Every cross-check case; skipped, naming the types, only where a layer's family h
 from __future__ import annotations
 
 import pytest
-from crosscheck_harness import ROOT, all_cases, case_id
+from crosscheck_harness import ROOT, all_cases, case_id, torch_model_to_train
 
 from analyzer import analyze
 from analyzer.conventions.measure import example_inputs
-from analyzer.export.plan import ExportError, plan_export
+from analyzer.export.plan import plan_export
 from analyzer.export.torch_model import build_torch
 from analyzer.layers.backward import NoBackwardRule
 from analyzer.layers.registry import TYPE_MODULES
@@ -72,13 +72,7 @@ def test_saved_activations_equal_autograds(case, monkeypatch):
         note = step_memory(step)[-2].note
         assert not note, note
         total = sum(saved_activations(step).values())
-        try:
-            model = build_torch(plan)
-        except ExportError as error:
-            pytest.skip(f"not exportable to torch: {error}")
-        model.train()
-        if frozen is not None:
-            getattr(model, model.spec_names[frozen]).requires_grad_(False)
+        model = torch_model_to_train(plan, frozen, train=True)
         for batch in BATCHES:
             expected = step.report.at(B=batch).value(total)
             assert expected == torch_saved_bytes(model, plan, batch), f"frozen {frozen}, B = {batch}"
