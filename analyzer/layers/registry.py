@@ -144,12 +144,17 @@ def trains_as(*type_names: str, rule: Rule, torch: Rule | None = None) -> None:
     from analyzer.layers.backward import torch_backward_without_formula
 
     for type_name in type_names:
-        if type_name not in TYPE_MODULES:
-            raise RuntimeError(f"a training rule for unknown layer type {type_name!r}")
-        if type_name in TRAINING:
-            raise RuntimeError(f"duplicate training rule for layer type {type_name!r}")
-        TRAINING[type_name] = rule
+        _declare(TRAINING, "training rule", type_name, rule)
         TORCH_TRAINING[type_name] = torch or torch_backward_without_formula
+
+
+def _declare(table: dict[str, Rule], what: str, type_name: str, rule: Rule) -> None:
+    """One rule per known layer type: a typo or a second declaration fails at import."""
+    if type_name not in TYPE_MODULES:
+        raise RuntimeError(f"a {what} for unknown layer type {type_name!r}")
+    if type_name in table:
+        raise RuntimeError(f"duplicate {what} for layer type {type_name!r}")
+    table[type_name] = rule
 
 
 # Layer type -> what autograd saves of it for the backward (analyzer/layers/saved.py): the saved activations of the
@@ -160,8 +165,4 @@ SAVES: dict[str, Rule] = {}
 def saves_as(*type_names: str, rule: Rule) -> None:
     """Declare what these layer types save for the backward pass on the torch export (a saved.SaveRule)."""
     for type_name in type_names:
-        if type_name not in TYPE_MODULES:
-            raise RuntimeError(f"a saved-activation rule for unknown layer type {type_name!r}")
-        if type_name in SAVES:
-            raise RuntimeError(f"duplicate saved-activation rule for layer type {type_name!r}")
-        SAVES[type_name] = rule
+        _declare(SAVES, "saved-activation rule", type_name, rule)
