@@ -20,8 +20,8 @@ from analyzer.errors import UsageError, did_you_mean
 from analyzer.layers.backward import Backward, Needs, NoBackwardRule
 from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.report import Report
-from analyzer.symbolic import ZERO, SizeSymbol, make_symbol
-from analyzer.training_memory import step_memory
+from analyzer.symbolic import ZERO, SizeSymbol, make_symbol, product
+from analyzer.training_memory import repeat_run, step_memory
 
 BATCH = "B"
 # Optimizer FLOPs per trainable parameter and step, as torch.optim computes them (steady state; the
@@ -145,6 +145,7 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
         report, dataset_name = with_dataset(report, dataset)
     needs_of: dict[str, Needs] = {}
     requires: dict[str, bool] = {}  # does this layer's output need a gradient
+    no_gradient: set[str] = set()  # layers that pass no gradient to their inputs (an embedding's ids)
     layers: dict[str, LayerStep] = {}
     for name, row in report.layers.items():
         trainable = ZERO if name in frozen_rows else row.counts.trainable_params
@@ -169,6 +170,8 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             forward = result.forward * row.multiplier
         else:
             forward = b * row.counts.flops
+        if result.no_gradient:
+            no_gradient.add(name)
         note = result.no_gradient or ("" if requires[name] else "no backward: nothing before it trains")
         if name in frozen_rows and row.counts.trainable_params != 0:
             note = "frozen: no weight gradient" + (f"; {note}" if note else "")
@@ -177,8 +180,68 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
                                  (result.grad_weight if needs.weights else ZERO) * row.multiplier,
                                  result.grad_other * row.multiplier,
                                  ZERO if convention == "torch" else OPTIMIZER_FLOPS[optimizer] * trainable, trainable, note)
-    return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad, dataset=dataset_name,
-                        needs=needs_of)
+    notes: list[str] = []
+    if convention == "nnspec":
+        sums, notes = gradient_sums(report, b, requires, no_gradient)
+        layers = {name: replace(step, grad_other=step.grad_other + sums[name]) if name in sums else step
+                  for name, step in layers.items()}
+    return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad, notes=notes,
+                        dataset=dataset_name, needs=needs_of)
+
+
+def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool],
+                  no_gradient: set[str]) -> tuple[dict[str, sympy.Expr], list[str]]:
+    """The adds that sum a tensor's gradients when several layers read it (autograd accumulates one gradient per
+    reader: k readers, k - 1 adds per element), per reading layer: the first reader in graph order adds nothing,
+    each later one B·elements. A layer reading one tensor twice (self-attention's [x, x]) sums inside its own rule.
+
+    In a block repeated m times (a symbol) one row stands for m copies: copy 1 reads the block's input, copies
+    2..m the output of the copy before (the carried tensor). A read of the block's input is therefore one read of
+    it and m - 1 reads of the carried tensor, each its own tensor with its own first reader."""
+    reads: dict[object, int] = {}  # tensor -> readers so far
+    sums: dict[str, sympy.Expr] = {}
+    notes: list[str] = []
+    rows = list(report.layers.items())
+
+    def elements(ref: str) -> sympy.Expr:
+        producer, _, index = ref.partition(":")
+        return batch * product(report.layers[producer].output_shapes[int(index or 0)])
+
+    def read(reader: str, tensors: list[tuple[object, sympy.Expr, sympy.Expr]]) -> None:
+        for key, copies, size in tensors:
+            if reads.get(key):
+                sums[reader] = sums.get(reader, ZERO) + copies * size
+            reads[key] = reads.get(key, 0) + 1
+
+    def readable(name: str, row: Any) -> list[str]:
+        if not requires[name] or name in no_gradient or row.type == INPUT_LAYER:
+            return []
+        tensors = (ref.removesuffix(":0") for ref in row.inputs)  # "x:0" is x
+        return list(dict.fromkeys(ref for ref in tensors if requires[ref.partition(":")[0]]))
+
+    i = 0
+    while i < len(rows):
+        name, row = rows[i]
+        if row.multiplier == 1:
+            read(name, [(ref, sympy.Integer(1), elements(ref)) for ref in readable(name, row)])
+            i += 1
+            continue
+        j, feed = repeat_run(rows, i)
+        if feed is None:
+            notes.append(f"not counted: the sums of fanned-out gradients in {rows[i][0].rpartition('.each.')[0]} "
+                         "(a block repeated a symbolic number of times inside another, or with several inputs)")
+            i = j
+            continue
+        for name, row in rows[i:j]:
+            tensors: list[tuple[object, sympy.Expr, sympy.Expr]] = []
+            for ref in readable(name, row):
+                if ref.partition(":")[0] == feed[0]:
+                    tensors += [(ref, sympy.Integer(1), elements(ref)), (("carried", feed), row.multiplier - 1, elements(ref))]
+                else:
+                    tensors.append((ref, row.multiplier, elements(ref)))
+            read(name, tensors)
+        i = j
+    return sums, notes
 
 
 def _frozen_rows(report: Report, names: tuple[str, ...]) -> set[str]:

@@ -156,20 +156,13 @@ def _walk(step: StepLike, world: World) -> _Walk:
             continue
         # a block repeated m times, one row per layer: copy 1 reads the block's input, copy 2 (and every later
         # one, checked on copy 3) the block's output; saved = copy 1's + (m - 1) copy 2's
-        group = (row.multiplier, name.rpartition(".each.")[0])
-        j = i
-        while j < len(rows) and (rows[j][1].multiplier, rows[j][0].rpartition(".each.")[0]) == group:
-            j += 1
+        j, feed = repeat_run(rows, i)
         run = rows[i:j]
-        names = {n for n, _ in run}
-        read = {ref.partition(":")[0] for _, r in run for ref in r.inputs}
-        external, ends = read - names, [n for n, _ in run if n not in read]
-        if len(external) != 1 or len(ends) != 1:
+        if feed is None:
             for n, r in run:
                 visit(n, r, opaque=True)
             i = j
             continue
-        feed = (external.pop(), ends[0])
         copies = [[visit(n, r, copy, feed if copy > 1 else None) for n, r in run] for copy in (1, 2, 3)]
         for (n, _), first, second, third in zip(run, *copies, strict=True):
             if first is None or second is None or third is None:
@@ -180,6 +173,25 @@ def _walk(step: StepLike, world: World) -> _Walk:
             out.saved[n] = first + [(e * (row.multiplier - 1), d) for e, d in second]
         i = j
     return out
+
+
+def repeat_run(rows: list[tuple[str, Any]], i: int) -> tuple[int, tuple[str, str] | None]:
+    """The rows of the block repeated a symbolic number of times that starts at rows[i] (rows[i:j], one row per
+    layer, every copy alike), and how its copies chain: (the block's input, the block's output), copy 1 reading
+    the input and copy k + 1 the output of copy k. None when the run has several inputs or outputs (nested symbolic
+    repeats): the copies' wiring is then not known row by row."""
+    name, row = rows[i]
+    group = (row.multiplier, name.rpartition(".each.")[0])
+    j = i
+    while j < len(rows) and (rows[j][1].multiplier, rows[j][0].rpartition(".each.")[0]) == group:
+        j += 1
+    run = rows[i:j]
+    names = {n for n, _ in run}
+    read = {ref.partition(":")[0] for _, r in run for ref in r.inputs}
+    external, ends = read - names, [n for n, _ in run if n not in read]
+    if len(external) != 1 or len(ends) != 1:
+        return j, None
+    return j, (external.pop(), ends[0])
 
 
 def _per_layer(walk: _Walk, unit: int) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr]]:
