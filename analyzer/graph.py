@@ -66,7 +66,7 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
     symbol_locations = {"": spec.source.key(("symbols",)) or spec.source.value(())}
     symbol_locations.update({s.name: spec.source.key(("symbols", s.name)) for s in spec.symbols})
     report = Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults,
-                    notes=tuple(notes), symbol_locations=symbol_locations)
+                    notes=tuple(notes), symbol_locations=symbol_locations, outputs=tuple(model_outputs(spec)))
     report.check_magnitudes(formulas=True)
     return report
 

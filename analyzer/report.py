@@ -147,6 +147,7 @@ class Report:
     values: Mapping[sympy.Symbol, int]
     notes: tuple[Note, ...] = ()  # e.g. a strided 'valid' convolution that leaves input positions unread
     symbol_locations: Mapping[str, Location | None] = field(default_factory=dict)  # "" is the 'symbols:' block
+    outputs: tuple[str, ...] = ()  # the model's outputs, canonical references (`enc`, `enc:1`); () when not known
 
     @cached_property
     def total(self) -> Counts:

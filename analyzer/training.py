@@ -146,6 +146,7 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
     needs_of: dict[str, Needs] = {}
     requires: dict[str, bool] = {}  # does this layer's output need a gradient
     no_gradient: set[str] = set()  # layers that pass no gradient to their inputs (an embedding's ids)
+    gradient_outputs = outputs_with_a_gradient(report)
     layers: dict[str, LayerStep] = {}
     for name, row in report.layers.items():
         trainable = ZERO if name in frozen_rows else row.counts.trainable_params
@@ -154,7 +155,9 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             layers[name] = LayerStep(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
             continue
         per_input = tuple(requires[i.partition(":")[0]] for i in row.inputs)
-        needs = Needs(input=any(per_input), weights=trainable != 0, inputs=per_input)
+        needs = Needs(input=any(per_input), weights=trainable != 0, inputs=per_input,
+                      outputs=tuple(f"{name}:{i}" in gradient_outputs for i in range(len(row.output_shapes)))
+                      if row.more_outputs else ())
         requires[name] = needs.input or needs.weights
         needs_of[name] = needs
         rule = (TORCH_TRAINING if convention == "torch" else TRAINING).get(row.type)
@@ -187,6 +190,20 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
                   for name, step in layers.items()}
     return TrainingStep(report, optimizer, layers, convention, tuple(frozen), input_grad, notes=notes,
                         dataset=dataset_name, needs=needs_of)
+
+
+def outputs_with_a_gradient(report: Report) -> set[str]:
+    """The outputs (`NAME:i`) a gradient arrives at: read by a later layer, or a model output (the loss reads
+    those). A return_state layer's state that nothing reads gets none."""
+    def canonical(ref: str) -> str:
+        return ref if ":" in ref else f"{ref}:0"
+
+    read = {canonical(ref) for row in report.layers.values() for ref in row.inputs}
+    outputs = {canonical(ref) for ref in report.outputs}
+    if not report.outputs:  # not known (a report built by hand): every output of a layer nothing reads
+        unread = {name for name in report.layers} - {ref.partition(":")[0] for ref in read}
+        outputs = {f"{name}:{i}" for name in unread for i in range(len(report.layers[name].output_shapes))}
+    return read | outputs
 
 
 def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool],

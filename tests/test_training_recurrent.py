@@ -74,10 +74,24 @@ def test_lstm_with_sequences_and_states():
     assert lstm["grad_input"] == 3 * 2 * (2 * 8 - 1)  # 90
     assert lstm["grad_weight"] == 4 * 8 * 5 + 8 * 2  # 160 + 16 = 176
     elementwise = 2 * (2 * 6 + 5)  # do, d act(c); df, di, dgg; dc_{t-1} (not at step 1): 6, 5 = 34
-    merges = 2 * (2 + 2 + 2)  # h: output + step t+1 (2 steps); c: act(c) + step t+1 (2); a state's each (2) = 12
+    # h: output + step t+1 (2 steps); c: act(c) + step t+1 (2) = 8. The states are not read: the model's output
+    # `l` is output 0, so no gradient arrives at h_T or c_T as states.
+    merges = 2 * (2 + 2)
     activations = 3 * 2 * (3 * 3 + 2 * 3)  # i, f, o sigmoid; g, c tanh = 90
     recurrent = 2 * 2 * (2 * 8 - 1)  # 60
-    assert lstm["grad_other"] == elementwise + merges + activations + recurrent  # 196
+    assert lstm["grad_other"] == elementwise + merges + activations + recurrent  # 192
+    # with both states among the model's outputs, each state's gradient is added into the last step's: H each, 4
+    text = """
+inputs: [{name: x, shape: [3, 2]}]
+layers:
+  - {type: LSTM, name: l, units: 2, return_sequences: true, return_state: true}
+outputs: [l, "l:1", "l:2"]
+"""
+    both = parts(training_step(analyze(text), batch=1, input_grad=True), "l")
+    assert both["grad_other"] == elementwise + merges + 2 * 2 + activations + recurrent  # 196
+    # and with h_T alone: 2
+    one = parts(training_step(analyze(text.replace(', "l:2"', "")), batch=1, input_grad=True), "l")
+    assert one["grad_other"] == elementwise + merges + 2 + activations + recurrent  # 194
 
 
 def test_dropout_masks_in_training_mode():
@@ -182,3 +196,21 @@ def test_torch_convention_with_the_layer_frozen_keeps_dl_dx_and_dl_dh():
     report = run([5, 3], [{"type": "Dense", "name": "pre", "units": 3}, {"type": "GRU", "name": "L", "units": 4}])
     step = training_step(report, convention="torch", batch=1, frozen=("L",))
     assert step.report.value(step.total("flops")) == 90 + 90 + 840 + 360 + 384
+
+
+def test_bidirectional_counts_the_merge_of_each_read_state_only():
+    # Bidirectional(GRU(2, return_state)), concat: outputs [seq, h_forward, h_backward]. Each state a gradient
+    # arrives at adds H = 2 per sample into its copy's last step; B = 3. None read: 0; both: 2·3·2 = 12; the backward
+    # copy's alone: 6.
+    text = """
+inputs: [{name: x, shape: [4, 2]}]
+layers:
+  - {type: Bidirectional, name: b, layer: {type: GRU, units: 2, return_state: true}}
+outputs: OUTPUTS
+"""
+    def other(outputs):
+        step = training_step(analyze(text.replace("OUTPUTS", outputs)), batch=3, input_grad=True)
+        return step.report.value(step.layers["b"].grad_other)
+
+    assert other('[b, "b:1", "b:2"]') - other("[b]") == 2 * 3 * 2
+    assert other('[b, "b:2"]') - other("[b]") == 3 * 2

@@ -33,9 +33,15 @@ class Needs:
     # per input, in the row's order: does it need a gradient (a layer reading a model input and a trained tensor
     # computes only the second's); empty: every input as `input`
     inputs: tuple[bool, ...] = ()
+    # per output (a layer with several: return_state): does a gradient arrive at it (read by a later layer, or a
+    # model output); empty: every output
+    outputs: tuple[bool, ...] = ()
 
     def input_needs(self, index: int) -> bool:
         return self.inputs[index] if self.inputs else self.input
+
+    def output_needs(self, index: int) -> bool:
+        return self.outputs[index] if self.outputs else True
 
 
 @dataclass(frozen=True)

@@ -390,7 +390,8 @@ def dropout_forward(row: LayerRow, batch: sympy.Expr) -> sympy.Expr:
     return batch * (steps + 1) * (on_input * features + on_state * units)
 
 
-def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputNeeds) -> train.Backward:
+def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputNeeds,
+                 states_read: tuple[bool, ...] | None = None) -> train.Backward:
     """Backpropagation through time over B samples of T steps, I features, H units, G gate blocks; per sample:
     step t receives dh_t (the output's gradient at t with return_sequences, or at T only, plus step t+1's: an add,
     H per step where both arrive), then the gates' elementwise backward (CELL_BACKWARD per unit, and the
@@ -398,7 +399,7 @@ def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputN
     only for an initial state that needs it: dL/dh_0, under grad input). dL/dx_t = da_t·Wᵀ: I gradients of G·H
     terms; dW = Σ x_tᵀ·da_t, dU = Σ h_{t-1}ᵀ·da_t, db = Σ da_t (per bias vector), each a sum over the B·T rows
     (step 1's h_0 term included, as the forward computes it). LSTM: the dc merges, (T - 1)·H. return_state: each
-    state's gradient added into the last step's, H per state. Dropout masks (dropout_masks): dx_t·mask, I per mask
+    state's gradient added into the last step's, H per state that a gradient arrives at (states_read; None: all). Dropout masks (dropout_masks): dx_t·mask, I per mask
     and step (the kernels split by gate then: their merges and the dot products' saved adds cancel), dh·mask, H per
     recurrent mask at each step with dh_{t-1}."""
     spec, key = row.spec, cell_key(row)
@@ -417,7 +418,8 @@ def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputN
     merges = (steps - 1) if spec.return_sequences else ZERO
     if row.type == "LSTM":
         merges += steps - 1  # c_t read by act(c_t) and by step t+1
-    merges += len(spec.cell.states) if spec.return_state else 0
+    if spec.return_state:
+        merges += len(spec.cell.states) if states_read is None else sum(states_read)
     per_step: Shape = (steps, units)
     activations = spec.cell.activations * train.activation_backward(spec.activation, per_step, batch, row.name)
     if spec.cell.recurrent_activations:
@@ -440,7 +442,9 @@ def train_recurrent(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> t
     backward (SimpleRNN 0, GRU 9 resetting after / 10 before, LSTM 6 per unit; step 1 less: h_0 needs no gradient),
     the activations', dh_{t-1} = da_t·Uᵀ (H·(2GH - 1)); dx_t = da_t·Wᵀ (I·(2GH - 1)); dW, dU, db sums over B·T.
     Training mode: B times the inference forward, and the dropout masks (dropout_forward)."""
-    return rnn_backward(row, batch, needs.weights, input_needs(row, needs))
+    states = len(row.spec.cell.states) if row.spec.return_state else 0
+    return rnn_backward(row, batch, needs.weights, input_needs(row, needs),
+                        tuple(needs.output_needs(1 + i) for i in range(states)))
 
 
 def torch_rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputNeeds) -> train.Backward:

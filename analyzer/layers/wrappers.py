@@ -241,8 +241,15 @@ def _bidirectional_step(row: LayerRow, batch: sympy.Symbol, needs: train.Needs, 
     inputs = input_needs(row, needs)
     half = len(inputs.states) // 2
     backward = torch_rnn_backward if torch else rnn_backward
-    copies = [backward(copy, batch, needs.weights, InputNeeds(inputs.sequence, states))
-              for copy, states in zip(bidirectional_rows(row), (inputs.states[:half], inputs.states[half:]), strict=True)]
+    # the outputs: the sequence (two with merge_mode None), then the forward copy's states, then the backward's
+    inner = row.spec.layer
+    per_copy = len(inner.cell.states) if getattr(inner, "return_state", False) else 0
+    first = 2 if row.spec.merge_mode is None else 1
+    read = [tuple(needs.output_needs(first + j * per_copy + i) for i in range(per_copy)) for j in (0, 1)]
+    copies = [backward(copy, batch, needs.weights, InputNeeds(inputs.sequence, states),
+                       **({} if torch else {"states_read": states_read}))
+              for copy, states, states_read in zip(bidirectional_rows(row), (inputs.states[:half], inputs.states[half:]),
+                                                   read, strict=True)]
     forward = None
     if not torch and any(c.forward is not None for c in copies):
         forward = batch * row.counts.flops + sum((dropout_forward(c, batch) for c in bidirectional_rows(row)), ZERO)
