@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analyzer.errors import UsageError
 from analyzer.graph import analyze_spec
 from analyzer.report import ANALYSES, Report
-from analyzer.spec.loader import load_spec, parse_spec
+from analyzer.spec.loader import Spec, load_spec, parse_spec
 
 
-def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
-    """Analyze a spec file (or YAML text containing a newline) at optional symbol values.
+def analyze(spec: str | Path, *, bias: str = "spec", phase: str = "prefill", **values: int) -> Report:
+    """Analyze a spec file (or YAML text containing a newline) at optional symbol values. phase: "prefill" (T
+    tokens, no cache) or "decode" (T new tokens, default 1, after P cached ones: analyzer/phases.py).
 
     A model file (.keras, .json, .h5, .onnx) is converted first, with its own sizes; to name
     symbols, use analyzer.importers.import_model (docs/importers.md)."""
@@ -25,8 +27,20 @@ def analyze(spec: str | Path, *, bias: str = "spec", **values: int) -> Report:
         parsed = import_model(spec).spec
     else:
         parsed = parse_spec(spec, "<string>") if text_given else load_spec(spec)  # type: ignore[arg-type]
-    report = analyze_spec(parsed, bias=bias)
+    report = analyze_phase(parsed, bias, phase)
     return report.at(**values) if values else report
+
+
+def analyze_phase(spec: Spec, bias: str, phase: str) -> Report:
+    """analyze_spec in the phase asked for (analyzer/phases.py)."""
+    from analyzer.phases import PHASES, decode_spec
+
+    if phase not in PHASES:
+        raise UsageError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
+    if phase == "prefill":
+        return analyze_spec(spec, bias=bias)
+    spec, cache = decode_spec(spec)
+    return analyze_spec(spec, bias=bias, kv_cache=cache)
 
 
 def _training_step(report: Report, **options: object) -> object:

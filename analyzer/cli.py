@@ -16,7 +16,8 @@ from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError
 from analyzer.formats import FORMATS, render_report
-from analyzer.graph import BIAS_MODES, analyze_spec
+from analyzer.api import analyze_phase
+from analyzer.graph import BIAS_MODES
 from analyzer.memory import DTYPE_BYTES, memory_summary
 from analyzer.report import Report
 from analyzer.spec.loader import load_spec
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", metavar="FILE",
                         help="with --sweep: also draw FLOPs per layer (stacked) and params vs the swept symbol "
                              "into FILE (.png, .svg, .pdf; needs matplotlib: pip install 'nnspec[plot]')")
+    parser.add_argument("--phase", choices=("prefill", "decode"), default="prefill",
+                        help="a decoder's forward pass: prefill (T tokens, no cache; default) or decode (T new tokens, "
+                             "default 1, after P cached ones whose keys and values each causal attention reads from "
+                             "its cache; --set P=4096)")
     parser.add_argument("--depth", type=int, default=0, metavar="N",
                         help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
     parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS",
@@ -133,7 +138,7 @@ def run(args: argparse.Namespace) -> str:
         spec = load_spec(args.spec)
     if args.export or args.output or args.native_gru:
         return _export(args, spec, values)
-    report = analyze_spec(spec, bias=args.bias)
+    report = analyze_phase(spec, args.bias, args.phase)
     batch, dataset = _training_values(args, report, values)
     if values:
         report = report.at(**values)
@@ -168,6 +173,9 @@ def _check_training_options(args: argparse.Namespace) -> None:
                           ("--native-gru", args.native_gru)):
         if given:
             raise UsageError(f"--training does not combine with {option}")
+    if args.phase == "decode":
+        raise UsageError("--training counts a training step, a forward and backward pass over T tokens with no cache; "
+                         "--phase decode is one inference step: give one or the other")
     if args.convention not in (None, "nnspec", "torch"):
         raise UsageError(f"--training counts with --convention nnspec or torch, not {args.convention}")
     if args.frozen and not _frozen(args):

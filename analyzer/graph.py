@@ -20,7 +20,8 @@ from analyzer.symbolic import render
 BIAS_MODES = ("spec", "on", "off")
 
 
-def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
+def analyze_spec(spec: Spec, bias: str = "spec", kv_cache: sympy.Expr | None = None) -> Report:
+    """kv_cache: the cached tokens of --phase decode (analyzer/phases.py, which checks the spec first)."""
     if bias not in BIAS_MODES:
         raise ValueError(f"bias must be one of {BIAS_MODES}, got {bias!r}")
     wiring = _wire(spec)
@@ -38,7 +39,8 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
         shapes[entry.name] = entry.shape
         rows[entry.name] = LayerRow(entry.name, "InputLayer", (), entry.shape, Counts(), entry.location)
     for entry in order:
-        ctx = LayerContext(entry.name, entry.type, entry.location, defaults, bias, field_locations=entry.field_locations)
+        ctx = LayerContext(entry.name, entry.type, entry.location, defaults, bias, field_locations=entry.field_locations,
+                           kv_cache=kv_cache)
         _require_pending_sizes(entry.pending, ctx)
         sources = wiring[entry.name]
         result: LayerResult = LAYERS[entry.type].handler(entry.spec, [shapes[s] for s in sources], ctx)
@@ -60,13 +62,14 @@ def analyze_spec(spec: Spec, bias: str = "spec") -> Report:
             counts = counts.scaled(entry.multiplier)
         rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
                                     tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier,
-                                    result.more_outputs)
+                                    result.more_outputs, result.cached)
     for repeat in spec.symbolic_repeats:
         constraints.extend(_require_shape_kept(repeat, shapes, spec, bias))
     symbol_locations = {"": spec.source.key(("symbols",)) or spec.source.value(())}
     symbol_locations.update({s.name: spec.source.key(("symbols", s.name)) for s in spec.symbols})
     report = Report(spec.name, spec.file, tuple(spec.symbols), rows, tuple(_distinct(constraints)), bias, defaults,
-                    notes=tuple(notes), symbol_locations=symbol_locations, outputs=tuple(model_outputs(spec)))
+                    notes=tuple(notes), symbol_locations=symbol_locations, outputs=tuple(model_outputs(spec)),
+                    phase="prefill" if kv_cache is None else "decode")
     report.check_magnitudes(formulas=True)
     return report
 

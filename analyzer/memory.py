@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from analyzer.phases import KVCache, kv_cache
 from analyzer.report import Report
 from analyzer.symbolic import ZERO, product
 
@@ -89,10 +90,18 @@ class MemorySummary:
     largest_layer: str  # the layer whose output tensor has the most elements (at the report's values)
     largest_elements: sympy.Expr
     peak: PeakMemory
+    kv_cache: KVCache | None = None  # a model with causal attention: its key/value cache per sample (analyzer/phases.py)
 
     @property
     def largest_bytes(self) -> sympy.Expr:
         return self.largest_elements * self.bytes_per_element
+
+    @property
+    def inference_bytes(self) -> sympy.Expr:
+        """What one forward pass holds at its peak: the weights, the key/value cache after the pass and the live
+        activations (the cache's new entries are written from activations already counted in the peak, and kept)."""
+        held = self.kv_cache.held if self.kv_cache is not None else 0
+        return self.weight_bytes + (held + self.peak.elements) * self.bytes_per_element
 
     @property
     def peak_bytes(self) -> sympy.Expr:
@@ -109,5 +118,6 @@ def memory_summary(report: Report, dtype: str = "float32") -> MemorySummary | No
         return None
     sizes = activation_elements(report)
     largest = max(sizes, key=lambda name: report.value(sizes[name]))  # first of equals, in graph order
+    cache = kv_cache(report)
     return MemorySummary(dtype, DTYPE_BYTES[dtype], weight_bytes(report, dtype), largest, sizes[largest],
-                         peak_activations(report, model_outputs(report)))
+                         peak_activations(report, model_outputs(report)), cache if cache.held != 0 else None)

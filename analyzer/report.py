@@ -112,6 +112,7 @@ class LayerRow:
     groups: tuple[tuple[str, str], ...] = ()  # enclosing (block instance, block name), outermost first
     multiplier: sympy.Expr = ONE  # copies the row stands for (inside a block repeated a symbolic number of times)
     more_outputs: tuple[Shape, ...] = ()  # outputs 1, 2, ... of a layer with several (return_state); read as `NAME:i`
+    cached: sympy.Expr = ZERO  # the past tokens a causal attention reads from its key/value cache (--phase decode: P)
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
@@ -148,6 +149,7 @@ class Report:
     notes: tuple[Note, ...] = ()  # e.g. a strided 'valid' convolution that leaves input positions unread
     symbol_locations: Mapping[str, Location | None] = field(default_factory=dict)  # "" is the 'symbols:' block
     outputs: tuple[str, ...] = ()  # the model's outputs, canonical references (`enc`, `enc:1`); () when not known
+    phase: str = "prefill"  # analyzer/phases.py: prefill (T tokens, no cache) or decode (T new tokens, P cached)
 
     @cached_property
     def total(self) -> Counts:

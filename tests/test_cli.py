@@ -92,7 +92,7 @@ def test_internal_error_exits_1_with_report_line(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "analyze_spec", broken)
+    monkeypatch.setattr(cli, "analyze_phase", broken)
     status, _, err = run_cli(capsys, "specs/scnn.yaml")
     assert status == 1
     assert "please report" in err and "Traceback" not in err

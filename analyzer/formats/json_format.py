@@ -21,6 +21,7 @@ def memory_dict(report: Report, memory: MemorySummary) -> dict[str, Any]:
         "weight_bytes": report.formula(memory.weight_bytes),
         "largest_activation": {"layer": memory.largest_layer, "elements": report.formula(memory.largest_elements),
                                "bytes": report.formula(memory.largest_bytes)},
+        **({"inference_bytes": report.formula(memory.inference_bytes)} if memory.kv_cache is not None else {}),
         "peak_activations": {"layer": memory.peak.layer, "live": list(memory.peak.live),
                              "elements": report.formula(memory.peak.elements), "bytes": report.formula(memory.peak_bytes)},
     }
@@ -32,6 +33,11 @@ def render(report: Report, convention: Recount | None = None, memory: MemorySumm
     memory = memory or memory_summary(report)
     if memory is not None:
         data["memory"] = memory_dict(report, memory)
+        if memory.kv_cache is not None:  # per sample, in the memory's dtype
+            cache = memory.kv_cache
+            data["kv_cache"] = {"phase": report.phase, "elements": report.formula(cache.held),
+                                "bytes": report.formula(cache.held * memory.bytes_per_element),
+                                "written": report.formula(cache.written), "read": report.formula(cache.read)}
     if convention is not None:
         data["convention"] = convention.as_dict(report)
     return json.dumps(data, indent=2) + "\n"

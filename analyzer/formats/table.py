@@ -3,6 +3,7 @@ per layer and, where it differs, a line of values at the chosen symbol values.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import sympy
@@ -34,7 +35,19 @@ def memory_lines(report: Report, memory: MemorySummary) -> list[str]:
         f"{shown(memory.largest_bytes, 'bytes')}",
         f"  peak activations:   while {peak.layer} runs: {shown(peak.elements, 'elements')}, {shown(memory.peak_bytes, 'bytes')}",
         f"                      alive: {', '.join(peak.live)}",
+        *kv_cache_lines(memory, shown),
     ]
+
+
+def kv_cache_lines(memory: MemorySummary, shown: Callable[[sympy.Expr, str], str]) -> list[str]:
+    """The key/value cache of a model with causal attention, per sample, and what a forward pass holds."""
+    cache = memory.kv_cache
+    if cache is None:
+        return []
+    unit = memory.bytes_per_element
+    return [f"  KV cache:           {shown(cache.held, 'elements')}, {shown(cache.held * unit, 'bytes')} "
+            f"(written {shown(cache.written, 'elements')}; read {shown(cache.read, 'elements')})",
+            f"  inference:          weights + KV cache + peak activations: {shown(memory.inference_bytes, 'bytes')}"]
 
 
 def render(report: Report, convention: Recount | None = None, memory: MemorySummary | None = None) -> str:

@@ -69,6 +69,7 @@ class LayerResult:
     activation: sympy.Expr = ZERO
     other: sympy.Expr = ZERO
     more_outputs: tuple[Shape, ...] = ()  # the shapes of outputs 1, 2, ... of a layer with several (return_state)
+    cached: sympy.Expr = ZERO  # past tokens read from a key/value cache (a causal attention under --phase decode)
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
@@ -87,6 +88,7 @@ class LayerContext:
     constraints: list[Constraint] = field(default_factory=list)
     field_locations: dict[str, Location | None] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
+    kv_cache: sympy.Expr | None = None  # --phase decode: the P past tokens a causal attention reads from its cache
 
     def use_bias(self, declared: bool) -> bool:
         """Whether the layer has a bias: as the spec says, or forced by --bias on/off."""

@@ -166,3 +166,15 @@ def saves_as(*type_names: str, rule: Rule) -> None:
     """Declare what these layer types save for the backward pass on the torch export (a saved.SaveRule)."""
     for type_name in type_names:
         _declare(SAVES, "saved-activation rule", type_name, rule)
+
+
+# Layer type -> its key/value cache (analyzer/phases.py): per sample, the elements it writes for the T new tokens
+# and reads for the P cached ones (--phase decode). A layer whose cost depends on the past tokens and has none is
+# refused by --phase decode.
+KV_CACHES: dict[str, Rule] = {}
+
+
+def caches_as(*type_names: str, rule: Rule) -> None:
+    """Declare the key/value cache of these layer types (a rule: row -> (written, read) elements per sample)."""
+    for type_name in type_names:
+        _declare(KV_CACHES, "key/value cache rule", type_name, rule)

@@ -35,7 +35,7 @@ from analyzer.layers.attention import query_value_key
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
 from analyzer.layers.normalization import rms_normalization_flops
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import caches_as, counted_as, register
 from analyzer.layers.sizes import OptionalSize
 from analyzer.layers.torch_ops import ACTIVATION_OPS, Activation, Linear
 from analyzer.spec.fields import Rate, Real, Size
@@ -93,6 +93,7 @@ class GQASizes:
     scores: sympy.Expr
     biases: tuple[bool, bool, bool, bool]
     qk_norm: bool
+    cached: sympy.Expr = ZERO  # past tokens whose keys and values come from the cache (--phase decode: P)
 
     def linears(self) -> list[Linear]:
         """The four nn.Linear projections of the export: query, key, value, output."""
@@ -122,13 +123,17 @@ def causal_window_scores(t: sympy.Expr, window: sympy.Expr) -> sympy.Expr:
     return k * (k + 1) / 2 + (t - k) * window
 
 
-def scores_per_head(layer: GroupedQueryAttention, tq: sympy.Expr, tv: sympy.Expr) -> sympy.Expr:
-    """S of the module docstring: the keys each query sees under the spec's mask, summed over the queries."""
+def scores_per_head(layer: GroupedQueryAttention, tq: sympy.Expr, tv: sympy.Expr, cached: sympy.Expr = ZERO) -> sympy.Expr:
+    """S of the module docstring: the keys each query sees under the spec's mask, summed over the queries. With c
+    cached tokens (causal only), new query i sees c + i + 1 keys, or min(c + i + 1, W) in a window: T·c + T(T+1)/2,
+    or F(c + T) - F(c) with F(n) = causal_window_scores(n, W)."""
     window = layer.sliding_window
     if not layer.causal and window is None:
         return tq * tv
     if window is None:
-        return tq * (tq + 1) / 2
+        return tq * cached + tq * (tq + 1) / 2
+    if cached != 0:
+        return causal_window_scores(cached + tq, window) - causal_window_scores(cached, window)
     one_side = causal_window_scores(tq, window)
     return one_side if layer.causal else 2 * one_side - tq
 
@@ -156,14 +161,20 @@ def grouped_query_attention(layer: GroupedQueryAttention, inputs: list[Shape], c
                 f"num_key_value_heads {render(kv_heads)}", "num_key_value_heads",
                 violation=f"num_query_heads {render(heads)} is not divisible by num_key_value_heads {render(kv_heads)}")
     tq, tv = query[0], value[0]
+    cached = ZERO
+    if ctx.kv_cache is not None:
+        if not layer.causal:
+            ctx.fail("--phase decode reads past tokens from a key/value cache, which only a causal attention has "
+                     "(this one attends to every position: an encoder)", "causal")
+        cached = ctx.kv_cache
     if layer.causal or layer.sliding_window is not None:
         what = "causal" if layer.causal else "sliding_window"
         ctx.require_equal(tv, tq, f"{what} attention needs queries and keys of the same length ({render(tq)} vs "
                           f"{render(tv)})", what, violation=f"{what}: query length {render(tq)} differs from key "
                           f"length {render(tv)}")
     s = GQASizes(tq, tv, query[1], key[1], value[1], layer.output_dim if layer.output_dim is not None else query[1],
-                 heads, kv_heads, layer.head_dim, rotary_features(layer, ctx), scores_per_head(layer, tq, tv),
-                 biases(layer, ctx.use_bias), layer.qk_norm)
+                 heads, kv_heads, layer.head_dim, rotary_features(layer, ctx), scores_per_head(layer, tq, tv, cached),
+                 biases(layer, ctx.use_bias), layer.qk_norm, cached)
     return gqa_result(s)
 
 
@@ -181,7 +192,7 @@ def gqa_result(s: GQASizes) -> LayerResult:
         other += (rms_normalization_flops(s.tq * s.heads * s.hd, s.tq * s.heads, True)
                   + rms_normalization_flops(s.tv * s.kv_heads * s.hd, s.tv * s.kv_heads, True))
     return LayerResult((s.tq, s.do), trainable_params=params, macs=macs, dot=dot, bias=bias,
-                       activation=s.heads * (3 * s.scores - s.tq), other=other)
+                       activation=s.heads * (3 * s.scores - s.tq), other=other, cached=s.cached)
 
 
 def row_gqa_sizes(row: LayerRow) -> GQASizes:
@@ -191,7 +202,8 @@ def row_gqa_sizes(row: LayerRow) -> GQASizes:
     declared = biases(spec, lambda flag: flag)
     return GQASizes(query[0], value[0], query[1], key[1], value[1], row.output_shape[1], spec.num_query_heads,
                     spec.num_key_value_heads, spec.head_dim, rotary_features(spec, None),
-                    scores_per_head(spec, query[0], value[0]), counted_biases(row, declared), spec.qk_norm)
+                    scores_per_head(spec, query[0], value[0], row.cached), counted_biases(row, declared), spec.qk_norm,
+                    row.cached)
 
 
 def counted_biases(row: LayerRow, declared: tuple[bool, bool, bool, bool]) -> tuple[bool, bool, bool, bool]:
@@ -209,8 +221,9 @@ def counted_biases(row: LayerRow, declared: tuple[bool, bool, bool, bool]) -> tu
 # -- what each counting tool counts on the torch export (torch_modules.transformer.GroupedQueryAttention) --
 
 def full_products(s: GQASizes) -> sympy.Expr:
-    """MACs of the two torch.matmul of the export, over every Tq·Tv score (the mask is applied after)."""
-    return 2 * s.heads * s.tq * s.tv * s.hd
+    """MACs of the two torch.matmul of the export, over every Tq·Tv score (the mask is applied after); with a cache,
+    over the c + Tv keys (transformers' eager attention on a DynamicCache)."""
+    return 2 * s.heads * s.tq * (s.tv + s.cached) * s.hd
 
 
 def torch_gqa(row: LayerRow) -> sympy.Expr:
@@ -250,6 +263,20 @@ def fvcore_gqa(row: LayerRow) -> tools.Outcome:
 
 
 counted_as("GroupedQueryAttention", torch=torch_gqa, thop=thop_gqa, ptflops=ptflops_gqa, fvcore=fvcore_gqa)
+
+
+def gqa_kv_cache(row: LayerRow) -> tuple[sympy.Expr, sympy.Expr]:
+    """A causal attention keeps each token's keys and values, Hkv·hd each (after the rotary embedding, as
+    transformers' cache does): per sample it writes 2·Hkv·hd·T for its T new tokens and reads 2·Hkv·hd·P cached
+    ones. A non-causal one (an encoder) keeps none."""
+    spec = row.spec
+    if not spec.causal:
+        return ZERO, ZERO
+    per_token = 2 * spec.num_key_value_heads * spec.head_dim
+    return per_token * row.input_shapes[1][0], per_token * row.cached
+
+
+caches_as("GroupedQueryAttention", rule=gqa_kv_cache)
 
 
 @TORCH_BUILDERS.register("GroupedQueryAttention")
@@ -472,9 +499,12 @@ def position_embedding(layer: PositionEmbedding, inputs: list[Shape], ctx: Layer
     (shape,) = inputs
     if len(shape) != 2:
         ctx.fail(f"needs a sequence (T, features), got {shape_str(shape)}", "inputs")
-    ctx.require_at_least(layer.sequence_length, shape[0], f"the sequence length {render(shape[0])} cannot exceed "
+    # --phase decode: the new tokens sit at positions P .. P + T - 1
+    positions = shape[0] if ctx.kv_cache is None else ctx.kv_cache + shape[0]
+    what = "the sequence length" if ctx.kv_cache is None else "the cached and new positions"
+    ctx.require_at_least(layer.sequence_length, positions, f"{what} {render(positions)} cannot exceed "
                          f"sequence_length {render(layer.sequence_length)}", "sequence_length",
-                         violation=f"the sequence length {render(shape[0])} exceeds sequence_length "
+                         violation=f"{what} {render(positions)} exceeds sequence_length "
                          f"{render(layer.sequence_length)}")
     return LayerResult(shape, trainable_params=layer.sequence_length * shape[1])
 
