@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from analyzer.api import analyze_phase
 from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
 from analyzer.errors import UsageError
 from analyzer.formats import FORMATS, render_report
-from analyzer.api import analyze_phase
 from analyzer.graph import BIAS_MODES
 from analyzer.memory import DTYPE_BYTES, memory_summary
 from analyzer.report import Report
@@ -89,10 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", metavar="FILE",
                         help="with --sweep: also draw FLOPs per layer (stacked) and params vs the swept symbol "
                              "into FILE (.png, .svg, .pdf; needs matplotlib: pip install 'nnspec[plot]')")
-    parser.add_argument("--phase", choices=("prefill", "decode"), default="prefill",
-                        help="a decoder's forward pass: prefill (T tokens, no cache; default) or decode (T new tokens, "
+    parser.add_argument("--phase", choices=("prefill", "decode", "generate"), default="prefill",
+                        help="a decoder's forward pass: prefill (T tokens, no cache; default), decode (T new tokens, "
                              "default 1, after P cached ones whose keys and values each causal attention reads from "
-                             "its cache; --set P=4096)")
+                             "its cache; --set P=4096), or generate (the prefill of a prompt of T, then G - 1 decode "
+                             "steps: the totals for G generated tokens, --set G=512)")
     parser.add_argument("--depth", type=int, default=0, metavar="N",
                         help="one row per block instance at nesting depth N (1: top-level blocks); 0: every layer")
     parser.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="NAME=INPUT:AXIS",
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> str:
         spec = load_spec(args.spec)
     if args.export or args.output or args.native_gru:
         return _export(args, spec, values)
+    if args.phase == "generate":
+        return _generation(args, spec, values)
     report = analyze_phase(spec, args.bias, args.phase)
     batch, dataset = _training_values(args, report, values)
     if values:
@@ -235,6 +238,33 @@ def _training(args: argparse.Namespace, report: Report, batch: int | None, datas
     from analyzer.formats.training import training_lines
 
     return text + "\n".join(training_lines(step, args.dtype)) + "\n"
+
+
+def _generation(args: argparse.Namespace, spec: object, values: dict[str, int]) -> str:
+    """--phase generate: the prefill's report, then the generation totals (table, json, markdown)."""
+    from analyzer.phases import generation, generation_dict, generation_lines
+
+    for option, given in (("--training", args.training), ("--sweep", args.sweep), ("--convention", args.convention),
+                          ("--depth", args.depth)):
+        if given:
+            raise UsageError(f"--phase generate does not combine with {option} yet")
+    if args.format not in ("table", "json", "markdown"):
+        raise UsageError(f"--phase generate shows in --format table, json or markdown, not {args.format}")
+    result = generation(spec, args.bias)  # type: ignore[arg-type]
+    report = result.report.at(**values) if values else result.report
+    if args.dtype in MIXED_PRECISION:
+        raise UsageError(f"--dtype {args.dtype} is a mixed-precision training policy, not for --phase generate")
+    text = render_report(report, args.format, None, memory_summary(report, args.dtype))
+    if args.format == "json":
+        import json
+
+        data = json.loads(text)
+        data["generation"] = generation_dict(result, report, args.dtype)
+        return json.dumps(data, indent=2) + "\n"
+    lines = generation_lines(result, report, args.dtype)
+    if args.format == "markdown":
+        return text + "\n## Generation\n\n" + "\n".join(f"- {line.strip()}" for line in lines[1:]) + "\n"
+    return text + "\n".join(lines) + "\n"
 
 
 def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int], batch: int | None = None,

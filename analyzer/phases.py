@@ -24,7 +24,7 @@ from analyzer.report import Report
 from analyzer.spec.loader import Spec
 from analyzer.symbolic import ZERO, SizeSymbol, make_symbol
 
-PHASES = ("prefill", "decode")
+PHASES = ("prefill", "decode", "generate")
 SEQUENCE, CACHE = "T", "P"
 # Layer types that act on each position alone, whatever T is (their `axis`, where they have one, the last).
 PER_POSITION = {"InputLayer", "Dense", "Embedding", "ReversibleEmbedding", "PositionEmbedding", "RMSNormalization",
@@ -83,3 +83,76 @@ def kv_cache(report: Report, batch: sympy.Expr | int = 1) -> KVCache:
         w, r = rule(row)
         written, read = written + w * row.multiplier, read + r * row.multiplier
     return KVCache(batch * written, batch * read)
+
+
+# -- generation: a prompt of T tokens, then G generated ----------------------------------------------------------
+
+GENERATED = "G"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """transformers' generate(max_new_tokens=G) on a prompt of T: the prefill (its logits give token 1), then G - 1
+    decode steps of one token, step k (0-based) reading a cache of T + k. Totals for the whole batch of one sample,
+    closed forms in T, G and the spec's symbols (the sum over the steps done by sympy); `report` is the prefill's,
+    with G among its symbols."""
+
+    report: Report
+    macs: sympy.Expr
+    flops: sympy.Expr
+    kv_cache: sympy.Expr  # elements held at the end: T + G - 1 tokens' keys and values
+
+
+def generation(spec: Spec, bias: str = "spec") -> Generation:
+    from analyzer.graph import analyze_spec  # graph imports the layers, which import this module's registry
+
+    if GENERATED in {s.name for s in spec.symbols}:
+        raise UsageError(f"--phase generate names the generated tokens {GENERATED}, which the spec declares itself")
+    prefill = analyze_spec(spec, bias=bias)
+    decode_version, cache = decode_spec(spec)
+    decode = analyze_spec(decode_version, bias=bias, kv_cache=cache)
+    prompt = next(s.symbol for s in spec.symbols if s.name == SEQUENCE)
+    generated, step = make_symbol(GENERATED), sympy.Dummy("k", integer=True, nonnegative=True)
+
+    def summed(expr: sympy.Expr) -> sympy.Expr:
+        at_step = expr.subs(prompt, 1).subs(cache, prompt + step)  # one new token after T + k cached
+        # a min(T + k + 1, W) (a sliding window) has no polynomial sum; sympy would try for seconds, then give up
+        piecewise = at_step.atoms(sympy.Min, sympy.Max, sympy.floor, sympy.ceiling, sympy.Mod)
+        closed = not any(a.has(step) for a in piecewise)
+        total = sympy.summation(sympy.expand(at_step), (step, 0, generated - 2)) if closed else None
+        if total is None or total.has(sympy.Sum):
+            raise UsageError("--phase generate: the sum over the decode steps has no closed form here (a sliding "
+                             "window's min(T + k + 1, W)); count the steps with --phase decode at each P")
+        return sympy.expand(total)
+
+    declared = SizeSymbol(generated, 1, 1, "generated tokens (--phase generate: the prefill, then G - 1 decode steps)")
+    report = replace(prefill, symbols=(*prefill.symbols, declared), values={**prefill.values, generated: 1})
+    per_token = kv_cache(decode).written.subs(prompt, 1)  # the decode spec's T new tokens, one
+    return Generation(report, prefill.total.macs + summed(decode.total.macs),
+                      prefill.total.flops + summed(decode.total.flops),
+                      sympy.expand(per_token * (prompt + generated - 1)))
+
+
+def generation_dict(result: Generation, report: Report, dtype: str) -> dict[str, object]:
+    """The JSON `generation` block, at `report`'s values (the prefill's report, with G)."""
+    from analyzer.memory import DTYPE_BYTES
+
+    return {"prompt": SEQUENCE, "generated": GENERATED, "decode_steps": report.formula(make_symbol(GENERATED) - 1),
+            "macs": report.formula(result.macs), "flops": report.formula(result.flops),
+            "kv_cache": {"elements": report.formula(result.kv_cache),
+                         "bytes": report.formula(result.kv_cache * DTYPE_BYTES[dtype])}}
+
+
+def generation_lines(result: Generation, report: Report, dtype: str) -> list[str]:
+    from analyzer.memory import DTYPE_BYTES
+    from analyzer.symbolic import render
+
+    def shown(expr: sympy.Expr, unit: str) -> str:
+        return f"{render(expr)} = {report.value(expr):,} {unit}"
+
+    return [f"Generation (a prompt of {SEQUENCE} tokens, then {GENERATED} generated: the prefill and "
+            f"{GENERATED} - 1 decode steps, step k reading {SEQUENCE} + k cached tokens):",
+            f"  MACs:      {shown(result.macs, '')}".rstrip(),
+            f"  FLOPs:     {shown(result.flops, '')}".rstrip(),
+            f"  KV cache at the end: {shown(result.kv_cache, 'elements')}, "
+            f"{shown(result.kv_cache * DTYPE_BYTES[dtype], 'bytes')} ({dtype})"]

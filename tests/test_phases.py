@@ -64,7 +64,7 @@ def test_decode_scores_in_a_sliding_window():
 
 
 def test_torch_convention_counts_every_cached_key():
-    # eager attention on a cache multiplies the T new queries by all P + T keys: 4 heads·2·5·2 per matmul, ×2
+    # eager attention on a cache multiplies the T new queries by all P + T keys: 4 heads·2·5·2 per matmul, times 2
     from analyzer.conventions import recount_with
 
     report = analyze(ATTENTION.format(extra=""), phase="decode", T=2, P=3)
@@ -133,3 +133,37 @@ layers:
     assert analyze(text, phase="decode", P=7).value(analyze(text).total.params) == 72  # 40 + 32
     with pytest.raises(NNSpecError, match="the cached and new positions P \\+ T exceeds sequence_length"):
         analyze(text, phase="decode", P=8)
+
+
+def test_generation_is_the_prefill_and_g_minus_1_decode_steps():
+    # a prompt of T = 4, G = 3 tokens: the prefill at T = 4, then decode steps at P = 4 and P = 5 (one token each),
+    # each analyzed on its own and added: the closed form must give the same, for MACs and FLOPs.
+    from analyzer.phases import generation
+    from analyzer.spec.loader import load_spec
+
+    steps = [analyze(LLAMA, T=4), analyze(LLAMA, phase="decode", P=4), analyze(LLAMA, phase="decode", P=5)]
+    result = generation(load_spec(LLAMA))
+    report = result.report.at(T=4, G=3)
+    for quantity in ("macs", "flops"):
+        assert report.value(getattr(result, quantity)) == sum(r.value(getattr(r.total, quantity)) for r in steps)
+    # the cache at the end holds T + G - 1 = 6 tokens of 262,144 elements (Llama-2-7B)
+    assert report.value(result.kv_cache) == 6 * 262_144
+    # G = 1: the prefill alone
+    one = result.report.at(T=4, G=1)
+    assert one.value(result.macs) == steps[0].value(steps[0].total.macs)
+
+
+def test_cli_generate(capsys):
+    assert cli.main([LLAMA, "--phase", "generate", "--set", "T=4", "--set", "G=3", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["generation"]["decode_steps"]["value"] == 2
+    assert data["generation"]["kv_cache"]["elements"]["value"] == 6 * 262_144
+    assert cli.main([LLAMA, "--phase", "generate", "--format", "csv"]) == 2
+    assert "table, json or markdown" in capsys.readouterr().err
+
+
+def test_generation_with_a_sliding_window_is_refused_not_looped(capsys, tmp_path):
+    path = tmp_path / "window.yaml"
+    path.write_text(ATTENTION.format(extra=", sliding_window: 3"))
+    assert cli.main([str(path), "--phase", "generate"]) == 2
+    assert "no closed form" in capsys.readouterr().err

@@ -399,9 +399,9 @@ def rnn_backward(row: LayerRow, batch: sympy.Expr, weights: bool, inputs: InputN
     only for an initial state that needs it: dL/dh_0, under grad input). dL/dx_t = da_t·Wᵀ: I gradients of G·H
     terms; dW = Σ x_tᵀ·da_t, dU = Σ h_{t-1}ᵀ·da_t, db = Σ da_t (per bias vector), each a sum over the B·T rows
     (step 1's h_0 term included, as the forward computes it). LSTM: the dc merges, (T - 1)·H. return_state: each
-    state's gradient added into the last step's, H per state that a gradient arrives at (states_read; None: all). Dropout masks (dropout_masks): dx_t·mask, I per mask
-    and step (the kernels split by gate then: their merges and the dot products' saved adds cancel), dh·mask, H per
-    recurrent mask at each step with dh_{t-1}."""
+    state's gradient added into the last step's, H per state that a gradient arrives at (states_read; None: all).
+    Dropout masks (dropout_masks): dx_t·mask, I per mask and step (the kernels split by gate then: their merges and
+    the dot products' saved adds cancel), dh·mask, H per recurrent mask at each step with dh_{t-1}."""
     spec, key = row.spec, cell_key(row)
     steps, features, units = recurrent_dims(row)
     gate_units, rows, cell = GATES[row.type] * units, batch * steps, CELL_BACKWARD[key]
