@@ -243,3 +243,14 @@ layers:
     step = training_step(report, batch=2)
     assert step.report.value(step.layers["stack.each.ln"].grad_weight) == 3 * (44 + 20)
     assert step.report.at(N=1).value(step.layers["stack.each.ln"].grad_weight) == 64
+
+
+def test_softmax_over_another_axis_than_the_last():
+    # x (3, 2) -> Dense(4) -> Softmax(axis 1): over the 3 positions, in 4 rows (one per feature); B = 2.
+    # per row of n = 3: 4n - 1 = 11; 2·4·11 = 88. Over axes [1, 2] jointly: one row of 12 per sample, 2·47 = 94.
+    layers = [{"type": "Dense", "name": "d", "units": 4}, {"type": "Softmax", "name": "s", "axis": 1}]
+    step = training_step(run([3, 2], layers), batch=2)
+    assert step.report.value(step.layers["s"].grad_input) == 2 * 4 * 11
+    layers[1]["axis"] = [1, 2]
+    step = training_step(run([3, 2], layers), batch=2)
+    assert step.report.value(step.layers["s"].grad_input) == 2 * (4 * 12 - 1)

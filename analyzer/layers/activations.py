@@ -150,10 +150,17 @@ def keras_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
 # -- training (one optimizer step, whole batch; docs/conventions.md#training) --
 
 def train_activation(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
-    """dL/dx through the activation (backward.ACTIVATION_BACKWARD; softmax per row of the last axis)."""
-    if row.type == "Softmax" and row.spec.axis not in (-1, [-1], len(row.output_shape), [len(row.output_shape)]):
-        raise train.NoBackwardRule("no backward rule for a Softmax over other axes than the last yet", layer=row.name)
-    name = "softmax" if row.type == "Softmax" else row.spec.activation
+    """dL/dx through the activation (backward.ACTIVATION_BACKWARD); softmax per row of its n values (the product of
+    the Softmax layer's axes, of the last axis for an activation): dx = y·(g − Σ g·y), 4n − 1 per row."""
+    if row.type == "Softmax":
+        shape = row.output_shape
+        rank = len(shape)
+        axes = {(a + rank + 1 if a < 0 else a) - 1 for a in (row.spec.axis if isinstance(row.spec.axis, list)
+                                                             else [row.spec.axis])}
+        n = product(shape[a] for a in sorted(axes))
+        rows = product(d for i, d in enumerate(shape) if i not in axes)
+        return train.Backward(grad_input=batch * rows * (4 * n - 1))
+    name = row.spec.activation
     return train.Backward(grad_input=train.activation_backward(name, row.output_shape, batch, row.name))
 
 

@@ -58,9 +58,14 @@ def torch_dropout(layer: Dropout, plan: LayerPlan) -> Construct:
     return Construct.of("nn.Dropout", p=layer.rate)
 
 
-@TORCH_BUILDERS.register("GaussianNoise", "GaussianDropout")
-def torch_noise(layer: GaussianNoise | GaussianDropout, plan: LayerPlan) -> Construct:
-    return Construct.of("nn.Identity")  # the identity at inference, as in Keras
+@TORCH_BUILDERS.register("GaussianNoise")
+def torch_gaussian_noise(layer: GaussianNoise, plan: LayerPlan) -> Construct:
+    return Construct.of("GaussianNoise", stddev=layer.stddev)  # the identity at inference, as in Keras
+
+
+@TORCH_BUILDERS.register("GaussianDropout")
+def torch_gaussian_dropout(layer: GaussianDropout, plan: LayerPlan) -> Construct:
+    return Construct.of("GaussianDropout", rate=layer.rate)
 
 
 @KERAS_BUILDERS.register("Dropout")
@@ -97,10 +102,10 @@ trains_as("Dropout", "GaussianNoise", "GaussianDropout", rule=train_noise)
 def saves_noise(ctx: saved.SaveContext) -> saved.Saves:
     """Dropout on the CPU is torch's x·mask with mask = bernoulli(1 - rate)/(1 - rate), a float tensor of x's size
     that the multiply keeps (CUDA's fused native_dropout keeps a bool mask instead, 1 byte per element); rate 0 is
-    the identity. GaussianDropout, x·(1 + stddev·noise), keeps its multiplier; GaussianNoise, x + noise, nothing.
-    (The export writes the Gaussian layers as nn.Identity, their inference form; these count their training form.)"""
+    the identity. GaussianDropout, x·(1 + stddev·noise), keeps its multiplier (rate 0: the identity); GaussianNoise,
+    x + noise, nothing. The export's Gaussian modules compute that training form in train mode."""
     x, kind = ctx.inputs[0], ctx.row.type
-    if kind == "Dropout" and ctx.spec.rate == 0:
+    if kind in ("Dropout", "GaussianDropout") and ctx.spec.rate == 0:
         return saved.Saves(layout=x.layout, alias=0)
     kept = () if kind == "GaussianNoise" else (saved.Saved.new("mask" if kind == "Dropout" else "noise", x.elements),)
     return saved.Saves(kept, x.layout.dense())
