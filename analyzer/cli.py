@@ -259,9 +259,9 @@ def _generation(args: argparse.Namespace, spec: object, values: dict[str, int]) 
         import json
 
         data = json.loads(text)
-        data["generation"] = generation_dict(result, report, args.dtype)
+        data["generation"] = generation_dict(result, report, DTYPE_BYTES[args.dtype])
         return json.dumps(data, indent=2) + "\n"
-    lines = generation_lines(result, report, args.dtype)
+    lines = generation_lines(result, report, args.dtype, DTYPE_BYTES[args.dtype])
     if args.format == "markdown":
         return text + "\n## Generation\n\n" + "\n".join(f"- {line.strip()}" for line in lines[1:]) + "\n"
     return text + "\n".join(lines) + "\n"

@@ -133,18 +133,15 @@ def generation(spec: Spec, bias: str = "spec") -> Generation:
                       sympy.expand(per_token * (prompt + generated - 1)))
 
 
-def generation_dict(result: Generation, report: Report, dtype: str) -> dict[str, object]:
-    """The JSON `generation` block, at `report`'s values (the prefill's report, with G)."""
-    from analyzer.memory import DTYPE_BYTES
-
+def generation_dict(result: Generation, report: Report, unit: int) -> dict[str, object]:
+    """The JSON `generation` block, at `report`'s values (the prefill's report, with G); unit: bytes per element."""
     return {"prompt": SEQUENCE, "generated": GENERATED, "decode_steps": report.formula(make_symbol(GENERATED) - 1),
             "macs": report.formula(result.macs), "flops": report.formula(result.flops),
             "kv_cache": {"elements": report.formula(result.kv_cache),
-                         "bytes": report.formula(result.kv_cache * DTYPE_BYTES[dtype])}}
+                         "bytes": report.formula(result.kv_cache * unit)}}
 
 
-def generation_lines(result: Generation, report: Report, dtype: str) -> list[str]:
-    from analyzer.memory import DTYPE_BYTES
+def generation_lines(result: Generation, report: Report, dtype: str, unit: int) -> list[str]:
     from analyzer.symbolic import render
 
     def shown(expr: sympy.Expr, unit: str) -> str:
@@ -155,4 +152,4 @@ def generation_lines(result: Generation, report: Report, dtype: str) -> list[str
             f"  MACs:      {shown(result.macs, '')}".rstrip(),
             f"  FLOPs:     {shown(result.flops, '')}".rstrip(),
             f"  KV cache at the end: {shown(result.kv_cache, 'elements')}, "
-            f"{shown(result.kv_cache * DTYPE_BYTES[dtype], 'bytes')} ({dtype})"]
+            f"{shown(result.kv_cache * unit, 'bytes')} ({dtype})"]

@@ -111,13 +111,15 @@ def _walk(step: StepLike, world: World) -> _Walk:
         result: Saves | None = None
         if rule is not None and opaque:
             out.not_counted[name] = REPEATED
-        elif rule is not None and len(shapes) == 1:
+        elif rule is not None:
             inputs = tuple(Tensor(v.shape, v.layout, requires[ref.partition(":")[0]], world)
                            for v, ref in zip(sources, refs, strict=True))
             try:
                 result = rule(SaveContext(row, batch, inputs, trains))
             except NotCounted:
                 result = None
+            if result is not None and len(getattr(result, "more", ())) != len(shapes) - 1:
+                result = None  # a layer with several outputs whose rule does not say what each is
         if result is None:  # its outputs as opaque new storages; what it saves is not counted
             out.not_counted.setdefault(name, row.type)
             for i, shape in enumerate(shapes):
@@ -128,6 +130,20 @@ def _walk(step: StepLike, world: World) -> _Walk:
         if result.alias is None:
             storages[output_key] = (product(shapes[0]) if result.storage is None else result.storage, "float")
         values[name] = _Value(output_key, result.layout or channels_last(len(shapes[0])), shapes[0])
+        output_keys = [output_key]
+        more_layouts = getattr(result, "more_layouts", ())
+        for i, (item, shape) in enumerate(zip(getattr(result, "more", ()), shapes[1:], strict=True), 1):
+            # outputs 1, 2, ... (return_state): output j's storage, a view of an input, or a tensor of its own
+            layout = more_layouts[i - 1] if i <= len(more_layouts) and more_layouts[i - 1] else None
+            if item.tensor == "output":
+                key = output_keys[item.index]
+            elif item.tensor == "input":
+                key = sources[item.index].key
+            else:
+                key = own((name, "new", item.tag))
+                storages[key] = (item.elements, item.dtype)
+            output_keys.append(key)
+            values[f"{name}:{i}"] = _Value(key, layout or channels_last(len(shape)), shape)
         kept: list[tuple[sympy.Expr, str]] = []
         if not requires[name]:
             return kept
@@ -135,7 +151,7 @@ def _walk(step: StepLike, world: World) -> _Walk:
             if item.tensor == "input":
                 key = sources[item.index].key
             elif item.tensor == "output":
-                key = output_key
+                key = output_keys[item.index]
             else:
                 key = own((name, "new", item.tag))
                 storages[key] = (item.elements, item.dtype)

@@ -151,7 +151,7 @@ def keras_softmax(layer: Softmax, plan: LayerPlan) -> Construct:
 
 def train_activation(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
     """dL/dx through the activation (backward.ACTIVATION_BACKWARD); softmax per row of its n values (the product of
-    the Softmax layer's axes, of the last axis for an activation): dx = y·(g − Σ g·y), 4n − 1 per row."""
+    the Softmax layer's axes, of the last axis for an activation): dx = y·(g - Σ g·y), 4n - 1 per row."""
     if row.type == "Softmax":
         shape = row.output_shape
         rank = len(shape)

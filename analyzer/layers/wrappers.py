@@ -26,6 +26,7 @@ from pydantic import BeforeValidator, ValidationError, ValidationInfo
 
 from analyzer.errors import did_you_mean
 from analyzer.layers import backward as train
+from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
@@ -38,7 +39,8 @@ from analyzer.layers.recurrent import (
     rnn_backward,
     torch_rnn_backward,
 )
-from analyzer.layers.registry import LAYERS, TORCH_TRAINING, TRAINING, counted_as, register, trains_as
+from analyzer.layers.recurrent_saved import Outputs, make_loop, module_saves
+from analyzer.layers.registry import LAYERS, SAVES, TORCH_TRAINING, TRAINING, counted_as, register, saves_as, trains_as
 from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
@@ -351,3 +353,104 @@ def keras_bidirectional(layer: Bidirectional, plan: LayerPlan) -> Construct:
 @KERAS_BUILDERS.register("TimeDistributed")
 def keras_time_distributed(layer: TimeDistributed, plan: LayerPlan) -> Construct:
     return Construct.of("TimeDistributed", layer=_keras_wrapped(plan, plan.input_shape[1:], plan.output_shape[1:]))
+
+
+# -- saved for the backward (docs/conventions.md#training, Memory) --
+
+def _copy_saved(item: saved.Saved, side: str, state_offset: int, output: saved.Saved) -> saved.Saved:
+    """One copy's Saved as the Bidirectional's: its states' inputs shifted past the forward copy's, its own tensors
+    named by side, its output `output`."""
+    if item.tensor == "input":
+        return saved.Saved.input(item.index + state_offset if item.index else 0)
+    if item.tensor == "output":
+        return output
+    return saved.Saved.new(f"{side} {item.tag}", item.elements, item.dtype)
+
+
+def saves_bidirectional(ctx: saved.SaveContext) -> saved.Saves:
+    """torch_modules' Bidirectional: the wrapped module's rule (recurrent_saved) for the forward copy, and for the
+    backward one with go_backwards flipped (its x.flip(1) a copy of its own; the two copies' own tensors apart,
+    x itself counted once), each on its own initial states. With return_sequences the backward output is flipped
+    back, a copy no op keeps. The merge: concat, sum and ave keep nothing (the halving divides by a number); mul
+    keeps each side's output when the other needs a gradient (the flipped copy on the backward side; a native GRU's
+    last-step output is a view of its whole sequence output, B·T·H). merge_mode None: the outputs are the forward
+    output and the (flipped) backward one; then each copy's states with return_state."""
+    spec, inner = ctx.spec, ctx.spec.layer
+    x, states = ctx.inputs[0], ctx.inputs[1:]
+    half = len(states) // 2
+    steps = ctx.row.input_shapes[0][0]
+    out_elements = ctx.batch * (steps * inner.units if inner.return_sequences else inner.units)
+    kept: list[saved.Saved] = []
+    sides = []
+    for side, own_states, backwards in (("forward", states[:half], inner.go_backwards),
+                                        ("backward", states[half:], not inner.go_backwards)):
+        loop = make_loop(inner, ctx.row.input_shapes[0], ctx.batch, (x, *own_states), ctx.trains, backwards)
+        result = module_saves(loop)
+        storage = result.storage if result.storage is not None else out_elements
+        output = saved.OUTPUT if side == "forward" and spec.merge_mode is None else \
+            saved.Saved.new(f"{side} output", storage)
+        offset = 0 if side == "forward" else half
+        kept += [_copy_saved(item, side, offset, output) for item in result.saved]
+        grad = ctx.trains or x.requires_grad or any(s.requires_grad for s in own_states)
+        sides.append((result, output, [_copy_saved(item, side, offset, output) for item in result.states], grad))
+    (forward, y, forward_states, y_grad), (backward, y_rev, backward_states, y_rev_grad) = sides
+    if inner.return_sequences:  # flip keeps the layout (a native GRU's time-major one too)
+        y_rev = saved.Saved.new("backward flipped", out_elements)
+    states_out = (*forward_states, *backward_states) if inner.return_state else ()
+    if spec.merge_mode is None:
+        return Outputs(tuple(kept), forward.layout, storage=forward.storage, more=(y_rev, *states_out),
+                       more_layouts=(backward.layout,))
+    if spec.merge_mode == "mul":
+        kept += [y_rev] if y_grad else []
+        kept += [y] if y_rev_grad else []
+    # sum, mul, ave: elementwise, in the operands' layout (TensorIterator); torch.cat allocates a contiguous one
+    layout = forward.layout if spec.merge_mode != "concat" and forward.storage is None else None
+    return Outputs(tuple(kept), layout, more=states_out)
+
+
+def saves_time_distributed(ctx: saved.SaveContext) -> saved.Saves:
+    """torch_modules' TimeDistributed: the wrapped layer's own rule on x.reshape(B·T, ...) (a view when the batch and
+    time axes merge, else a copy, which is what the wrapped layer then keeps of its input), with B·T as its batch;
+    y.reshape(B, T, ...) splits an axis, always a view of the wrapped layer's output (of the folded copy, when the
+    wrapped layer's output is a view of its input)."""
+    steps, inner_row = time_distributed_row(ctx.row)
+    LAYERS[inner_row.type]  # imports the wrapped type's module, which declares its rule
+    rule = SAVES.get(inner_row.type)
+    if rule is None:
+        raise saved.NotCounted(f"TimeDistributed around {inner_row.type}: no saved-activation rule for it")
+    x = ctx.inputs[0]
+    view = x.mergeable((0, 1))
+    if view:  # axes 0 and 1 lie together in memory (or one is of size 1): the merged axis takes the other's place
+        gone = 0 if x.world.batch_one or x.shape[0] == 1 else 1
+        order = tuple(a - 1 if a > 1 else 0 for a in x.layout.order if a != gone)
+        layout = saved.Layout(order, frozenset(a - 1 for a in x.layout.partial if a > 1),
+                              frozenset(a - 1 for a in x.layout.broadcast if a > 1))
+    else:
+        layout = saved.channels_last(x.rank - 1)
+    # the merged axis B·T is 1 only at B = T = 1: with T > 1, no decision inside depends on B = 1
+    world = x.world if steps == 1 else saved.World()
+    folded = saved.Tensor((ctx.batch * steps, *x.shape[2:]), layout, x.requires_grad, world)
+    result = rule(saved.SaveContext(inner_row, ctx.batch * steps, (folded,), ctx.trains))
+    if getattr(result, "more", ()):
+        raise saved.NotCounted(f"TimeDistributed around a {inner_row.type} with several outputs")
+    inner_layout = result.layout
+    if inner_layout is not None and 0 in inner_layout.broadcast:
+        raise saved.NotCounted(f"TimeDistributed around {inner_row.type}: an output broadcast on its batch axis")
+    out_layout = None
+    if inner_layout is not None:  # split axis 0 into (0, 1), the others one on; a narrowed axis 0 stays outermost
+        order = tuple(b for a in inner_layout.order for b in ((0, 1) if a == 0 else (a + 1,)))
+        out_layout = saved.Layout(order, frozenset(a + 1 if a else 0 for a in inner_layout.partial),
+                                  frozenset(a + 1 for a in inner_layout.broadcast))
+
+    if view:
+        return saved.Saves(result.saved, out_layout, result.alias, result.storage)
+    # the folded copy is a tensor of the wrapper's own; an output that is a view of it (Flatten) has it as storage
+    copy = saved.OUTPUT if result.alias is not None else saved.Saved.new("folded input", x.elements)
+    kept = tuple(copy if item.tensor == "input" else item for item in result.saved)
+    if result.alias is not None:
+        return saved.Saves(kept, out_layout, storage=x.elements)
+    return saved.Saves(kept, out_layout, storage=result.storage)
+
+
+saves_as("Bidirectional", rule=saves_bidirectional)
+saves_as("TimeDistributed", rule=saves_time_distributed)

@@ -7,7 +7,7 @@ trainable layer frozen. Every cross-check case whose layers all have a training 
 from __future__ import annotations
 
 import pytest
-from crosscheck_harness import ROOT, all_cases, case_id, torch_model_to_train
+from crosscheck_harness import ROOT, all_cases, case_id, loop_capped, torch_model_to_train
 
 from analyzer import analyze
 from analyzer.conventions.measure import example_inputs
@@ -17,7 +17,7 @@ from analyzer.training import training_step
 
 torch = pytest.importorskip("torch")
 
-CASES = [case for case in all_cases() if case[1] is not None]
+CASES = loop_capped([case for case in all_cases() if case[1] is not None])
 OPTIMIZERS = {"momentum": lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9),
               "adam": lambda params: torch.optim.Adam(params, lr=0.001)}
 
