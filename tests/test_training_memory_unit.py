@@ -208,3 +208,39 @@ def test_a_symbolically_repeated_block_counts_its_first_copy_and_the_others_read
     assert not lines(step)["saved_activations"][2]
     for n in (1, 2, 5):
         assert step.report.at(N=n).value(sum(saved_activations(step).values())) == 4 * (16 + (n - 1) * 8)
+
+
+def test_a_one_channel_conv2d_answers_in_channels_last_memory():
+    # x (6, 2, 1) -> Conv2D(3, 2x1) -> Conv2D(2, 2x1), B = 2. The first conv keeps the model input (it trains):
+    # 2·6·2·1 = 24 floats = 96 bytes. Its input has one channel: moved to (B, 1, 6, 2) without a copy, its channel
+    # stride is 1, which torch reads as channels-last, so the convolution answers in channels-last memory and the
+    # export's movedim back gives a Keras-order tensor (5, 2, 3). The second conv's .contiguous() must copy it to
+    # channels-first and keeps the copy: 2·5·2·3 = 60 floats = 240 bytes.
+    step = training_step(run([6, 2, 1], [
+        {"type": "Conv2D", "name": "c1", "filters": 3, "kernel_size": [2, 1]},
+        {"type": "Conv2D", "name": "c2", "filters": 2, "kernel_size": [2, 1]}]), batch=2)
+    assert per_layer(step) == {"c1": 96, "c2": 240}
+    # two input channels: the first conv answers channels-first, and the second keeps that output as it is (no
+    # copy; the same 240 bytes, c1's output storage, first kept by c2); c1 keeps its input, 2·6·2·2 floats.
+    step = training_step(run([6, 2, 2], [
+        {"type": "Conv2D", "name": "c1", "filters": 3, "kernel_size": [2, 1]},
+        {"type": "Conv2D", "name": "c2", "filters": 2, "kernel_size": [2, 1]}]), batch=2)
+    assert per_layer(step) == {"c1": 2 * 6 * 2 * 2 * 4, "c2": 240}
+
+
+def test_a_reshape_that_only_drops_size_one_axes_is_a_view_whatever_the_strides():
+    # a conv output (B, 5, 1, 4) lies channels-first: memory order B, channels, 5, 1. Reshape to (5, 4) drops the
+    # size-1 axis: a view, its axes in memory B, then the 4 channels (new axis 2), then the 5 positions (axis 1).
+    import sympy
+
+    from analyzer.layers import saved
+    from analyzer.layers.reshaping import squeeze_layout
+
+    b = sympy.Symbol("B", positive=True, integer=True)
+    x = saved.Tensor((b, sympy.Integer(5), sympy.Integer(1), sympy.Integer(4)), saved.channels_first(4), True,
+                     saved.World())
+    assert squeeze_layout(x, (b, sympy.Integer(5), sympy.Integer(4))) == saved.Layout((0, 2, 1))
+    # inserting a size-1 axis: (B, 5, 1, 4) -> (B, 5, 4, 1): the new axis innermost, the others as they lie
+    assert squeeze_layout(x, (b, sympy.Integer(5), sympy.Integer(4), sympy.Integer(1))) == saved.Layout((0, 2, 1, 3))
+    # merging the 5 positions with the 4 channels is no squeeze: None (the rule then counts a contiguous copy)
+    assert squeeze_layout(x, (b, sympy.Integer(20))) is None

@@ -439,7 +439,17 @@ def saves_convolution(ctx: saved.SaveContext) -> saved.Saves:
     if ctx.row.type.startswith("Separable"):
         kept.append(saved.Saved.new("depthwise output", ctx.batch * conv_calls(ctx.row)[0].outputs))
     z = saved.Saved.new("convolution output", ctx.outputs)
-    return saved.Saves((*kept, *activation_saves(ctx.spec.activation, z, ctx.outputs)), saved.channels_first(x.rank))
+    layout = saved.channels_last(x.rank) if channels_last_by_strides(x) else saved.channels_first(x.rank)
+    return saved.Saves((*kept, *activation_saves(ctx.spec.activation, z, ctx.outputs)), layout)
+
+
+def channels_last_by_strides(x: saved.Tensor) -> bool:
+    """Whether torch's 2-D / 3-D convolution answers in channels-last memory: when its input reads as channels-last
+    from its strides (ATen's suggest_memory_format), which a Keras-order tensor of one channel does once moved to
+    (B, 1, H, W) without a copy (the size-1 channel axis keeps stride 1, innermost). The export's movedim back then
+    gives a contiguous Keras-order tensor, not a channels-first one."""
+    return (x.rank in (4, 5) and x.shape[-1] == 1 and x.layout.order[-1] == x.rank - 1
+            and x.is_contiguous(saved.channels_first(x.rank).order))
 
 
 saves_as(*CONVOLUTIONS, rule=saves_convolution)

@@ -151,8 +151,27 @@ def saves_reshaping(ctx: saved.SaveContext) -> saved.Saves:
         return saved.Saves(layout=saved.Layout((0, 1, 2), broadcast=frozenset({1})), alias=0)
     if kind == "Flatten" and x.rank == 2:
         return saved.Saves(layout=x.layout, alias=0)
-    view = x.mergeable(range(1, x.rank)) if kind == "Flatten" else x.is_contiguous()
-    return saved.Saves(alias=0 if view else None)
+    if kind == "Flatten":
+        return saved.Saves(alias=0 if x.mergeable(range(1, x.rank)) else None)
+    if x.is_contiguous():
+        return saved.Saves(alias=0)
+    squeezed = squeeze_layout(x, ctx.output_shape)
+    return saved.Saves(layout=squeezed, alias=0) if squeezed is not None else saved.Saves()
+
+
+def squeeze_layout(x: saved.Tensor, shape: tuple[sympy.Expr, ...]) -> saved.Layout | None:
+    """The layout of x.reshape(shape) when it only drops or inserts axes of size 1: a view whatever x's strides
+    (torch's computeStride keeps each axis of size > 1 with its own stride), the axes of size > 1 in their order in
+    memory, the new size-1 axes innermost. None for another reshape (a contiguous copy here)."""
+    kept_old = [a for a in range(1, x.rank) if x.shape[a] != 1]
+    kept_new = [a for a in range(1, len(shape)) if shape[a] != 1]
+    if [x.shape[a] for a in kept_old] != [shape[a] for a in kept_new]:
+        return None
+    new_axis = {0: 0, **dict(zip(kept_old, kept_new, strict=True))}
+    order = tuple(new_axis[a] for a in x.layout.order if a in new_axis)
+    return saved.Layout((*order, *(a for a in range(1, len(shape)) if a not in kept_new)),
+                        frozenset(new_axis[a] for a in x.layout.partial if a in new_axis),
+                        frozenset(new_axis[a] for a in x.layout.broadcast if a in new_axis))
 
 
 saves_as("Reshape", "Flatten", "Permute", "RepeatVector", rule=saves_reshaping)
