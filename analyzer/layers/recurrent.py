@@ -561,7 +561,3 @@ def keras_lstm(layer: LSTM, plan: LayerPlan) -> Construct:
                         recurrent_activation=layer.recurrent_activation, use_bias=plan.use_bias(layer.use_bias),
                         return_sequences=layer.return_sequences, return_state=layer.return_state or None,
                         go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout)
-
-
-# What autograd keeps of these layers (saves_as), in a module of its own for its length: declared with the layers.
-from analyzer.layers import recurrent_saved  # noqa: E402, F401

@@ -40,6 +40,7 @@ def _spec_types(module: Path) -> list[str]:
 # type is declared by its family module alone. A module is imported the first time one of its types is looked up:
 # building the pydantic models of every type costs ~0.1 s at start-up, and a spec uses a few families.
 # tests/layers/test_registry.py checks this table against the registrations.
+COMPANIONS = ("_training", "_saved")
 TYPE_MODULES: dict[str, str] = {
     type_name: module.stem
     for module in sorted(Path(__file__).parent.glob("*.py"))
@@ -52,11 +53,23 @@ class LayerTable(Mapping[str, LayerKind]):
 
     def __init__(self) -> None:
         self.registered: dict[str, LayerKind] = {}
+        self.families: set[str] = set()  # the family modules imported with their companions
 
     def __getitem__(self, type_name: str) -> LayerKind:
-        if type_name not in self.registered and type_name in TYPE_MODULES:
-            import_module(f"analyzer.layers.{TYPE_MODULES[type_name]}")
+        if type_name in TYPE_MODULES:
+            self.load_family(TYPE_MODULES[type_name])
         return self.registered[type_name]
+
+    def load_family(self, module: str) -> None:
+        """The family module, and its companions: a family may keep its training or saved-activation rules in
+        <family>_training.py or <family>_saved.py for their length; they import the family, never the reverse."""
+        if module in self.families:
+            return
+        import_module(f"analyzer.layers.{module}")
+        for suffix in COMPANIONS:
+            if (Path(__file__).parent / f"{module}{suffix}.py").exists():
+                import_module(f"analyzer.layers.{module}{suffix}")
+        self.families.add(module)
 
     def __contains__(self, type_name: object) -> bool:
         return type_name in TYPE_MODULES
@@ -69,7 +82,7 @@ class LayerTable(Mapping[str, LayerKind]):
 
     def load_all(self) -> None:
         for module in sorted(set(TYPE_MODULES.values())):
-            import_module(f"analyzer.layers.{module}")
+            self.load_family(module)
 
 
 LAYERS = LayerTable()
