@@ -62,7 +62,7 @@ def analyze_spec(spec: Spec, bias: str = "spec", kv_cache: sympy.Expr | None = N
             counts = counts.scaled(entry.multiplier)
         rows[entry.name] = LayerRow(entry.name, entry.type, tuple(sources), result.output_shape, counts, entry.location,
                                     tuple(shapes[s] for s in sources), entry.spec, entry.groups, entry.multiplier,
-                                    result.more_outputs, result.cached)
+                                    result.more_outputs, result.cached, result.inactive_params * entry.multiplier)
     for repeat in spec.symbolic_repeats:
         constraints.extend(_require_shape_kept(repeat, shapes, spec, bias))
     symbol_locations = {"": spec.source.key(("symbols",)) or spec.source.value(())}

@@ -113,6 +113,7 @@ class LayerRow:
     multiplier: sympy.Expr = ONE  # copies the row stands for (inside a block repeated a symbolic number of times)
     more_outputs: tuple[Shape, ...] = ()  # outputs 1, 2, ... of a layer with several (return_state); read as `NAME:i`
     cached: sympy.Expr = ZERO  # the past tokens a causal attention reads from its key/value cache (--phase decode: P)
+    inactive_params: sympy.Expr = ZERO  # all copies' params one token does not use (unchosen experts)
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
@@ -156,6 +157,16 @@ class Report:
         """Sums of the rows, built in one flattening per quantity (pairwise sums are quadratic)."""
         rows = [row.counts for row in self.layers.values()]
         return Counts(*(_sum(getattr(c, f.name) for c in rows) for f in fields(Counts)))
+
+    @cached_property
+    def inactive_params(self) -> sympy.Expr:
+        """Params one token does not use (a mixture of experts' unchosen experts); 0 in a dense model."""
+        return _sum(row.inactive_params for row in self.layers.values())
+
+    @property
+    def active_params(self) -> sympy.Expr:
+        """The params one token uses: all, less the unchosen experts' (Mixtral's 'active parameters')."""
+        return self.total.params - self.inactive_params
 
     def value(self, expr: sympy.Expr | int) -> int:
         """The exact integer value of a formula at this report's symbol values."""
@@ -312,7 +323,8 @@ class Report:
                 }
                 for row in self.layers.values()
             ],
-            "total": self.quantities(self.total),
+            "total": {**self.quantities(self.total),
+                      **({"active_params": self.formula(self.active_params)} if self.inactive_params != 0 else {})},
         }
 
     def quantities(self, counts: Counts) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def render(report: Report, convention: Recount | None = None, memory: MemorySumm
         ("Total params", total.params),
         ("Trainable params", total.trainable_params),
         ("Non-trainable params", total.non_trainable_params),
+        *((("Active params (per token)", report.active_params),) if report.inactive_params != 0 else ()),
         ("MACs", total.macs),
         ("FLOPs", total.flops),
         *((f"  {kind}", total.flops_by_op[kind]) for kind in FLOP_KINDS),

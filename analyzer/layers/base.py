@@ -70,6 +70,7 @@ class LayerResult:
     other: sympy.Expr = ZERO
     more_outputs: tuple[Shape, ...] = ()  # the shapes of outputs 1, 2, ... of a layer with several (return_state)
     cached: sympy.Expr = ZERO  # past tokens read from a key/value cache (a causal attention under --phase decode)
+    inactive_params: sympy.Expr = ZERO  # params one token does not use (a mixture of experts' unchosen experts)
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
