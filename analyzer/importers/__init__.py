@@ -6,7 +6,8 @@
     model.report          # its analysis: formulas in L
     model.findings        # hard-coded sizes that stop matching once L varies (and what they became)
 
-Keras files (.keras, .json, .h5) are read as JSON (keras_config.py): no framework needed.
+Keras files (.keras, .json, .h5) are read as JSON (keras_config.py): no framework needed. A .json whose top
+level has `model_type` is a Hugging Face config.json instead (hf_config.py), also read with no framework.
 ONNX files (.onnx) need the optional `onnx` package (analyzer/importers/onnx/, `pip install 'nnspec[onnx]'`),
 imported only when an ONNX file is read. Nothing here imports keras, torch or onnx at import time.
 """
@@ -68,6 +69,15 @@ def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
     options = ImportOptions(bindings, dict(values or {}))
     source = str(path)
     other_files = [str(p) for p in other_sizes]
+    from analyzer.importers.hf_config import hf_config_of, import_hf_config  # a .json with `model_type`
+
+    hf_config = hf_config_of(source)
+    if hf_config is not None:
+        if bindings or other_files:
+            raise UsageError("--symbol and --other-size are for Keras / ONNX models; a Hugging Face config.json "
+                             "declares its symbols (T, N, d_model, I, h, kv, V): set them with --set")
+        document, spec, report, notes = import_hf_config(hf_config, source, options.values)
+        return ImportedModel(source, document, spec, report, [], notes)
     if other_files and not bindings:
         raise UsageError("--other-size needs --symbol: name the input dimensions that differ between the files, "
                          "e.g. --symbol L=input1:1")
