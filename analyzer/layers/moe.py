@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Literal
 import sympy
 from pydantic import StrictBool
 
+from analyzer.layers import backward as train
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.activations import PER_ELEMENT_FLOPS, ActivationName
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, shape_str
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
-from analyzer.layers.registry import counted_as, register
+from analyzer.layers.registry import counted_as, register, trains_as
 from analyzer.layers.torch_ops import ACTIVATION_OPS, Activation, Linear
 from analyzer.spec.fields import Size
 from analyzer.symbolic import ONE, ZERO, product, render
@@ -139,3 +140,45 @@ def torch_moe_builder(layer: MixtureOfExperts, plan: LayerPlan) -> Construct:
 
 
 KERAS_BUILDERS.refuse("MixtureOfExperts", "has no keras.layers counterpart")
+
+
+# -- training (one optimizer step, whole batch; docs/conventions.md#training) --
+
+def train_moe(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """P = B·positions rows, R = P·k routed rows, d, I, E. The experts as GatedMLP layers on the rows routed to each:
+    dL/dW and db summed over each expert's rows (every expert counted as receiving a token: n·(2R - E) for a weight
+    of n elements, R - E per bias); dL/dx of gate and up 2·R·d·(2I - 1) and their sum R·d; down's dL/dx
+    R·I·(2d - 1), dp·up and dp·act 2·R·I and the activation's backward on R·I (other). The weighted sum: dy = g·w,
+    R·d, and dw = Σ g·y, R·(2d - 1) (other); the renormalization's backward, 4k - 1 per row; top-k's scatter back
+    into the E probabilities, nothing; the softmax's, P·(4E - 1); the router: dW d·E·(2P - 1), dL/dx P·d·(2E - 1).
+    The input's k + 1 gradients (the router's and k experts') summed: P·k·d adds (grad input)."""
+    spec, (router, gate, _, _) = row.spec, moe_linears(row)
+    experts, k = spec.num_experts, spec.experts_per_token
+    rows, routed, d, inner = batch * router.positions, batch * gate.positions, router.in_features, spec.intermediate_dim
+    b = gate.bias
+
+    def summed_over_experts(n: sympy.Expr) -> sympy.Expr:  # n·(2·rows_e - 1) summed over the E experts
+        return n * (2 * routed - experts)
+
+    grad_weight = (summed_over_experts(3 * d * inner) + ((2 * inner + d) * (routed - experts) if b else ZERO)
+                   + train.dot_product_gradients(d * experts, rows))
+    grad_input = (2 * train.dot_product_gradients(routed * d, inner) + routed * d
+                  + train.dot_product_gradients(rows * d, experts) + rows * k * d)
+    hidden = routed * inner
+    other = (train.dot_product_gradients(hidden, d) + 2 * hidden
+             + train.activation_backward(spec.activation, (inner,), routed, row.name)
+             + routed * d + routed * (2 * d - 1)
+             + (rows * (4 * k - 1) if spec.normalize_top_k else ZERO) + rows * (4 * experts - 1))
+    return train.Backward(grad_input=grad_input, grad_weight=grad_weight, grad_other=other)
+
+
+def torch_train_moe(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """FlopCounterMode's mm: the router's dL/dW and dL/dx, 2·B·P·d·E each; the experts as GatedMLP on the routed
+    rows (dL/dW of the three, dL/dx of gate and up, down's dL/dx always). The rest has no formula."""
+    router, gate, up, down = moe_linears(row)
+    return train.Backward(grad_input=2 * batch * (gate.macs + up.macs + router.macs),
+                          grad_weight=2 * batch * (gate.macs + up.macs + down.macs + router.macs),
+                          grad_other=2 * batch * down.macs)
+
+
+trains_as("MixtureOfExperts", rule=train_moe, torch=torch_train_moe)

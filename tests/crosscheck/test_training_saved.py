@@ -9,8 +9,8 @@ keeps the batch statistics (eval mode would keep neither, and measure another st
 one value per channel in train mode (a Python-level guard, `_verify_batch_size`; the kernel computes it, variance
 0, as Keras does), which B = 1 meets after a global pooling to 1x1: the guard is lifted for the measurement.
 
-Every cross-check case; skipped, naming the types, only where a layer's family has no training rule yet
-(MixtureOfExperts, whose routing's backward is not written)."""
+Every cross-check case; skipped, naming the types, only where a layer's family has no saved-activation rule yet
+(MixtureOfExperts)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ torch = pytest.importorskip("torch")
 
 CASES = loop_capped([case for case in all_cases() if case[1] is not None])
 BATCHES = (1, 2, 8)
-# the types whose training step is still refused (tests/layers/test_completeness.py lists them): no rule to check
+# the types with no saved-activation rule yet (MixtureOfExperts: the memory block says "not counted" for it)
 WITHOUT_RULE = {t for t, module in TYPE_MODULES.items() if module == "moe"}
 
 

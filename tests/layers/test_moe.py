@@ -49,3 +49,25 @@ def test_more_experts_per_token_than_experts_is_refused():
     with pytest.raises(NNSpecError, match="experts_per_token 5 exceeds num_experts 4"):
         run([3, 4], [{"type": "MixtureOfExperts", "name": "moe", "num_experts": 4, "experts_per_token": 5,
                       "intermediate_dim": 5}])
+
+
+def test_a_training_step_through_the_mixture_by_hand():
+    # the mixture above at B = 1 with --input-grad: P = 3 rows, R = 6 routed rows, d = 4, I = 5, E = 4, k = 2.
+    from analyzer.training import training_step
+
+    report = run([3, 4], [{"type": "MixtureOfExperts", "name": "moe", "num_experts": 4, "experts_per_token": 2,
+                           "intermediate_dim": 5}])
+    step = training_step(report, batch=1, input_grad=True)
+    moe = step.layers["moe"]
+    v = step.report.value
+    # dW: the experts' 3·4·5 = 60 weights each summed over their rows, every expert with a token: 60·(2·6 - 4) = 480;
+    # the router's 16 weights over 3 rows: 16·5 = 80
+    assert v(moe.grad_weight) == 480 + 80
+    # dx: gate and up 2·24·9 = 432 and their sum 24; the router's 3·4·7 = 84; the k + 1 gradients summed 3·2·4 = 24
+    assert v(moe.grad_input) == 432 + 24 + 84 + 24
+    # other: down's dx 30·7 = 210; dp·up, dp·act 60; silu's backward 9 per element, 270; dy = g·w 24, dw 6·7 = 42;
+    # the renormalization 3·(4·2 - 1) = 21; the softmax 3·(4·4 - 1) = 45
+    assert v(moe.grad_other) == 210 + 60 + 270 + 24 + 42 + 21 + 45
+    # FlopCounterMode's mm: router dx and dW 2·48 each; gate and up dx 2·2·120, all three dW 2·360, down dx 2·120
+    torch_step = training_step(report, batch=1, input_grad=True, convention="torch")
+    assert v(torch_step.layers["moe"].backward) == 2 * 48 * 2 + 2 * 240 + 2 * 360 + 2 * 120
