@@ -40,16 +40,21 @@ def test_qwen2_0_5b_tied():
     assert params(HF / "qwen2-0.5b.json") == 494_032_768
 
 
-def test_gpt2_refused_for_gelu_new_and_counted_with_gelu(tmp_path):
-    with pytest.raises(ModelImportError, match=r"activation_function.*gelu_new"):
-        import_model(HF / "gpt2.json")
-    # the same structure with the exact gelu (params do not depend on the activation):
+def test_gpt2_as_published_with_gelu_new(tmp_path):
+    # gelu_new is the tanh approximation: gelu_tanh, 13 FLOPs per element (the exact gelu 5)
     # per layer: ln 2·768·2 = 3,072; attention 4·768² + 4·768 = 2,362,368; MLP 768·3072+3072 + 3072·768+768
     # = 4,722,432: 7,087,872; x12 = 85,054,464; + wte 50257·768 = 38,597,376 + wpe 1024·768 = 786,432
     # + ln_f 1,536 = 124,439,808 (the published figure; the head is tied to wte)
+    assert params(HF / "gpt2.json") == 124_439_808
     config = json.loads((HF / "gpt2.json").read_text()) | {"activation_function": "gelu"}
     (tmp_path / "gpt2.json").write_text(json.dumps(config))
-    assert params(tmp_path / "gpt2.json") == 124_439_808
+    tanh, exact = import_model(HF / "gpt2.json").report, import_model(tmp_path / "gpt2.json").report
+    # the MLP's activation runs on T·3072 values per layer, 12 layers, T = 1024 (min(4096, n_positions)):
+    # (13 - 5)·1024·3072·12 more FLOPs with gelu_new
+    assert tanh.value(tanh.total.flops) - exact.value(exact.total.flops) == 8 * 1024 * 3072 * 12
+    with pytest.raises(ModelImportError, match=r"activation_function.*gelu_fast"):
+        (tmp_path / "fast.json").write_text(json.dumps(config | {"activation_function": "gelu_fast"}))
+        import_model(tmp_path / "fast.json")
 
 
 def test_base_model_has_no_head(tmp_path):
@@ -73,7 +78,6 @@ def test_old_and_new_rope_forms_agree(tmp_path):
     ({"model_type": "mixtral"}, "mixture of experts"),
     ({"model_type": "bert"}, "BERT is not read yet"),
     ({"model_type": "t5"}, "supported: llama, mistral"),
-    ({"model_type": "gemma"}, "gelu_pytorch_tanh"),
     ({"model_type": "gemma", "hidden_act": "silu"}, "sqrt\\(hidden_size\\)"),
     ({"model_type": "llama", "num_key_value_heads": 5}, "num_key_value_heads.*does not divide"),
     ({"model_type": "llama", "hidden_size": -4}, "hidden_size.*positive integer"),

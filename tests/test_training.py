@@ -210,6 +210,14 @@ def test_gelu_backward_is_torchs_eleven_operations():
     assert step_values(training_step(report, batch=3), "d")["grad_other"] == 3 * 2 * 11
 
 
+def test_gelu_tanh_backward_is_torchs_twenty_two_operations():
+    # torch's tanh gelu_backward: x², x³, κ·x³, x + ., β·., tanh (5), 0.5·x, 1 + t, 0.5·(1 + t), t², 1 - t², 3κ·x²,
+    # 1 + ., β·., 0.5x·(1 - t²), ·inner', + 0.5(1 + t), g·. = 17 + 5 = 22 per element
+    report = run([5], [{"type": "Dense", "name": "d0", "units": 3},
+                       {"type": "Dense", "name": "d", "units": 2, "activation": "gelu_tanh"}])
+    assert step_values(training_step(report, batch=3), "d")["grad_other"] == 3 * 2 * 22
+
+
 def test_a_broadcast_multiply_sums_the_small_inputs_gradient():
     # PET-CGDNN's (L, 1) * (1,), L = 6, B = 2: g·b and g·a 2N (N = 12), then (1,)'s gradient summed over its
     # 6 copies per sample: N - B·1 = 10 adds

@@ -24,9 +24,10 @@ from analyzer.importers.document import LayerDoc, ModelImportError, SpecDocument
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 DEFAULT_THETA = 10_000.0  # RotaryEmbeddingConfigMixin.default_theta (modeling_rope_utils.py)
-# hidden_act values nnspec counts exactly (transformers' ACT2FN name -> nnspec activation). gelu_new /
-# gelu_pytorch_tanh (the tanh approximation) have no nnspec activation yet: refused, never approximated.
-ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
+# hidden_act values nnspec counts exactly (transformers' ACT2FN name -> nnspec activation): gelu is the exact erf
+# form, gelu_new and gelu_pytorch_tanh the tanh approximation (gelu_tanh). gelu_fast, quick_gelu, ... : refused.
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_tanh",
+               "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 # The config class's defaults (the dataclass fields of configuration_<type>.py) that change a count.
 LLAMA = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -100,8 +101,7 @@ class Config:
         name = self.values[key]
         if name not in ACTIVATIONS:
             raise self.error(key, f"activation {json.dumps(name)} has no exact nnspec count (supported: "
-                             f"{', '.join(ACTIVATIONS)}); the tanh approximation gelu_new / gelu_pytorch_tanh is "
-                             "not in nnspec's activations yet, and is not approximated by gelu")
+                             f"{', '.join(ACTIVATIONS)}); it is not approximated by another")
         return ACTIVATIONS[name]
 
     def refuse_unless(self, key: str, supported: Any, what: str) -> None:

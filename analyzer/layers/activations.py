@@ -33,6 +33,10 @@ PER_ELEMENT_FLOPS: dict[str, int] = {
     "elu": 4,  # x >= 0 ? x : alpha*(exp(x) - 1): compare, exp, subtract, multiply
     "selu": 5,  # scale * elu(x, alpha): elu's 4, one more multiply
     "gelu": 5,  # Keras' default approximate=False: 0.5*x*(1 + erf(x/sqrt(2))): multiply, erf, add, 2 multiplies
+    # the tanh approximation (torch's approximate='tanh', transformers' gelu_new / gelu_pytorch_tanh):
+    # 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3))): x**3 2, *0.044715 1, + x 1, *sqrt(2/pi) 1, tanh 5,
+    # 1 + 1, x* 1, 0.5* 1
+    "gelu_tanh": 13,
     "silu": 5,  # x * sigmoid(x): sigmoid's 4, multiply
     "swish": 5,  # Keras' alias of silu
     "hard_sigmoid": 4,  # clip(x/6 + 0.5, 0, 1): divide, add, two compares
@@ -43,7 +47,7 @@ PER_ELEMENT_FLOPS: dict[str, int] = {
     "tanh": 5,  # (exp(2x) - 1) / (exp(2x) + 1): multiply, exp, subtract, add, divide
 }
 ActivationName = Literal[
-    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_sigmoid",
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "swish", "hard_sigmoid",
     "softplus", "softsign", "exponential", "sigmoid", "tanh", "softmax",
 ]
 
@@ -174,7 +178,7 @@ trains_as("Activation", "Softmax", rule=train_activation)
 # softsign's 1 + |x|, saved by the divide with x). relu, sigmoid, tanh, exp and softmax are computed from y.
 ACTIVATION_SAVES: dict[str, tuple[str, ...]] = {
     "linear": (), "relu": ("y",), "relu6": ("x",), "leaky_relu": ("x",), "elu": ("x",), "selu": ("x",),
-    "gelu": ("x",), "silu": ("x",), "swish": ("x",), "hard_sigmoid": ("t",), "softplus": ("x",),
+    "gelu": ("x",), "gelu_tanh": ("x",), "silu": ("x",), "swish": ("x",), "hard_sigmoid": ("t",), "softplus": ("x",),
     "softsign": ("x", "t"), "exponential": ("y",), "sigmoid": ("y",), "tanh": ("y",), "softmax": ("y",),
 }
 

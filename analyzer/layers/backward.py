@@ -81,6 +81,9 @@ ACTIVATION_BACKWARD = {
     "tanh": 3,  # g * (1 - y*y): a multiply (y*y), a subtract, a multiply
     # torch's gelu_backward: cdf = 0.5*(1 + erf(x/sqrt 2)) 4; pdf = exp(-0.5*x*x)/sqrt(2 pi) 4; g*(cdf + x*pdf) 3
     "gelu": 11,
+    # torch's tanh gelu_backward: x², x³, κx³, x + it, β·it, tanh (5), 0.5x, 1 + t, 0.5(1 + t), t², 1 - t², 3κx²,
+    # 1 + it, β·it, 0.5x·(1 - t²), ·(β(1 + 3κx²)), + 0.5(1 + t), g· = 17 + 5
+    "gelu_tanh": 22,
     # torch's silu_backward: s = 1/(1 + exp(-x)) 4; g * s * (1 + x*(1 - s)) 5
     "silu": 9,
     "swish": 9,

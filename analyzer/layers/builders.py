@@ -98,7 +98,15 @@ class BuilderTable:
             where = f"analyzer/layers/{TYPE_MODULES.get(layer.type, '<family>')}.py"
             raise layer.error(f"cannot export to {self.framework}: no {self.framework} builder for layer type "
                               f"'{layer.type}'", hint=f"add one to {where} (one small function per layer type)")
-        return builder(layer.spec, layer)
+        construct = builder(layer.spec, layer)
+        if self.framework == "keras" and construct.kwargs.get("activation") in NO_KERAS_NAME:
+            raise layer.error(f"cannot export to keras: activation '{construct.kwargs['activation']}' "
+                              f"{NO_KERAS_NAME[construct.kwargs['activation']]}")
+        return construct
+
+
+# Activations nnspec counts that Keras has no name for (a layer's `activation` is a string in a Keras config).
+NO_KERAS_NAME = {"gelu_tanh": "is keras.activations.gelu(x, approximate=True), which has no name of its own"}
 
 
 TORCH_BUILDERS = BuilderTable("torch")

@@ -117,7 +117,7 @@ def thop_merge_free(row: LayerRow) -> sympy.Expr:
 # -- ptflops: module hooks + the functions it patches while it runs --
 
 # Activations whose export calls a function ptflops patches (`patch_functional`).
-PTFLOPS_PATCHED = frozenset({"relu6", "elu", "gelu", "silu", "swish", "hard_sigmoid"})
+PTFLOPS_PATCHED = frozenset({"relu6", "elu", "gelu", "gelu_tanh", "silu", "swish", "hard_sigmoid"})
 
 
 def ptflops_activations(activations: list[Activation]) -> sympy.Expr:

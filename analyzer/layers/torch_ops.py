@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 ACTIVATION_OPS = {
     "linear": (), "relu": ("aten::relu",), "sigmoid": ("aten::sigmoid",), "tanh": ("aten::tanh",),
     "softmax": ("aten::softmax",), "relu6": ("aten::relu6",), "leaky_relu": ("aten::leaky_relu",),
-    "elu": ("aten::elu",), "selu": ("aten::selu",), "gelu": ("aten::gelu",), "silu": ("aten::silu",),
-    "swish": ("aten::silu",), "hard_sigmoid": ("aten::add", "aten::relu6", "aten::div"),
+    "elu": ("aten::elu",), "selu": ("aten::selu",), "gelu": ("aten::gelu",), "gelu_tanh": ("aten::gelu",),
+    "silu": ("aten::silu",), "swish": ("aten::silu",), "hard_sigmoid": ("aten::add", "aten::relu6", "aten::div"),
     "softplus": ("aten::softplus",), "softsign": ("aten::abs", "aten::add", "aten::div"), "exponential": ("aten::exp",),
 }
 

@@ -138,6 +138,7 @@ layers:
   - {type: Activation, name: sigmoid, activation: sigmoid}
   - {type: Activation, name: tanh, activation: tanh}
   - {type: Activation, name: gelu, activation: gelu}
+  - {type: Activation, name: gelu_tanh, activation: gelu_tanh}
   - {type: Activation, name: silu, activation: swish}
   - {type: Activation, name: hard_sigmoid, activation: hard_sigmoid}
   - {type: Activation, name: softplus, activation: softplus}

@@ -29,6 +29,23 @@ def test_gelu_is_five_not_the_tanh_approximation(one_layer):
     assert one_layer([1], {"type": "Activation", "activation": "gelu"})["activation"] == 5
 
 
+def test_gelu_tanh_is_thirteen(one_layer):
+    # 0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3))): x*x*x 2, *0.044715 1, x + . 1, *sqrt(2/pi) 1, tanh 5
+    # (as the tanh activation counts it), 1 + . 1, x*. 1, 0.5*. 1 = 13; on (4,) 52
+    assert one_layer([4], {"type": "Activation", "activation": "gelu_tanh"})["activation"] == 52
+
+
+def test_the_keras_export_refuses_gelu_tanh():
+    from analyzer.errors import NNSpecError
+    from analyzer.export.plan import plan_export
+    from analyzer.layers.builders import KERAS_BUILDERS
+
+    spec = "inputs: [{name: x, shape: [4]}]\nlayers:\n  - {type: Dense, name: d, units: 2, activation: gelu_tanh}\n"
+    plan = plan_export(spec, {})
+    with pytest.raises(NNSpecError, match=r"activation 'gelu_tanh' is keras.activations.gelu\(x, approximate=True\)"):
+        KERAS_BUILDERS.build(plan.layers[0])
+
+
 @pytest.mark.parametrize(("axis", "flops"), [
     (-1, 10 * (3 * 3 - 1)),  # 10 rows of 3
     (1, 3 * (3 * 10 - 1)),  # 3 rows of 10 (Keras axis 1 is the first non-batch axis)

@@ -38,6 +38,7 @@ OTHER_ACTIVATIONS = {
     "elu": lambda x: F.elu(x),
     "selu": lambda x: F.selu(x),
     "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "silu": lambda x: F.silu(x),
     "swish": lambda x: F.silu(x),
     "hard_sigmoid": lambda x: F.relu6(x + 3) / 6,
