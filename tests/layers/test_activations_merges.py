@@ -44,6 +44,11 @@ def test_the_keras_export_refuses_gelu_tanh():
     plan = plan_export(spec, {})
     with pytest.raises(NNSpecError, match=r"activation 'gelu_tanh' is keras.activations.gelu\(x, approximate=True\)"):
         KERAS_BUILDERS.build(plan.layers[0])
+    # inside a wrapper too
+    wrapped = ("inputs: [{name: x, shape: [3, 4]}]\nlayers:\n  - {type: TimeDistributed, name: t, "
+               "layer: {type: Dense, units: 2, activation: gelu_tanh}}\n")
+    with pytest.raises(NNSpecError, match="activation 'gelu_tanh'"):
+        KERAS_BUILDERS.build(plan_export(wrapped, {}).layers[0])
 
 
 @pytest.mark.parametrize(("axis", "flops"), [
