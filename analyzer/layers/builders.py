@@ -99,23 +99,15 @@ class BuilderTable:
             raise layer.error(f"cannot export to {self.framework}: no {self.framework} builder for layer type "
                               f"'{layer.type}'", hint=f"add one to {where} (one small function per layer type)")
         construct = builder(layer.spec, layer)
-        if self.framework == "keras":
-            unnamed = _activation_without_keras_name(construct)
-            if unnamed:
-                raise layer.error(f"cannot export to keras: activation '{unnamed}' {NO_KERAS_NAME[unnamed]}")
+        # a wrapper's builder builds its inner layer through here too, so this sees every layer's activation
+        if self.framework == "keras" and construct.kwargs.get("activation") in NO_KERAS_NAME:
+            raise layer.error(f"cannot export to keras: activation '{construct.kwargs['activation']}' "
+                              f"{NO_KERAS_NAME[construct.kwargs['activation']]}")
         return construct
 
 
 # Activations nnspec counts that Keras has no name for (a layer's `activation` is a string in a Keras config).
 NO_KERAS_NAME = {"gelu_tanh": "is keras.activations.gelu(x, approximate=True), which has no name of its own"}
-
-
-def _activation_without_keras_name(construct: Construct) -> str | None:
-    """The construct's activation, or a wrapped layer's (Bidirectional, TimeDistributed), that Keras cannot name."""
-    if construct.kwargs.get("activation") in NO_KERAS_NAME:
-        return construct.kwargs["activation"]
-    inner = [v for v in construct.kwargs.values() if isinstance(v, Construct)]
-    return next((name for name in map(_activation_without_keras_name, inner) if name), None)
 
 
 TORCH_BUILDERS = BuilderTable("torch")
