@@ -148,14 +148,11 @@ def test_a_mixed_policy_needs_training(tmp_path, capsys, dtype):
     assert "give --training" in capsys.readouterr().err
 
 
-def test_every_layer_type_has_a_saved_activation_rule_but_the_mixture_of_experts():
-    from analyzer.layers.registry import LAYERS, TYPE_MODULES
+def test_every_layer_type_has_a_saved_activation_rule():
+    from analyzer.layers.registry import LAYERS
 
     LAYERS.load_all()
-    # MixtureOfExperts (issue 17, new): its saved activations are not written yet, and the memory block says
-    # "not counted for MixtureOfExperts"; a new type elsewhere may not join.
-    others = {"moe"}
-    assert {t for t in set(LAYERS) - set(SAVES) if TYPE_MODULES[t] not in others} == set()
+    assert set(LAYERS) - set(SAVES) == set()
     for type_name, rule in SAVES.items():
         assert rule.__doc__ and len(rule.__doc__) > 30, f"{type_name}: its saved-activation rule says nothing of why"
 

@@ -9,8 +9,7 @@ keeps the batch statistics (eval mode would keep neither, and measure another st
 one value per channel in train mode (a Python-level guard, `_verify_batch_size`; the kernel computes it, variance
 0, as Keras does), which B = 1 meets after a global pooling to 1x1: the guard is lifted for the measurement.
 
-Every cross-check case; skipped, naming the types, only where a layer's family has no saved-activation rule yet
-(MixtureOfExperts)."""
+Every cross-check case (MixtureOfExperts included: its saves total P·k routed rows whatever the routing)."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from analyzer.conventions.measure import example_inputs
 from analyzer.export.plan import plan_export
 from analyzer.export.torch_model import build_torch
 from analyzer.layers.backward import NoBackwardRule
-from analyzer.layers.registry import TYPE_MODULES
 from analyzer.training import training_step
 from analyzer.training_memory import saved_activations, step_memory
 
@@ -30,8 +28,6 @@ torch = pytest.importorskip("torch")
 
 CASES = loop_capped([case for case in all_cases() if case[1] is not None])
 BATCHES = (1, 2, 8)
-# the types with no saved-activation rule yet (MixtureOfExperts: the memory block says "not counted" for it)
-WITHOUT_RULE = {t for t, module in TYPE_MODULES.items() if module == "moe"}
 
 
 def torch_saved_bytes(model, plan, batch: int) -> int:
@@ -57,9 +53,6 @@ def torch_saved_bytes(model, plan, batch: int) -> int:
 def test_saved_activations_equal_autograds(case, monkeypatch):
     path, values = case
     report = analyze(ROOT / path).at(**values)
-    missing = sorted({row.type for row in report.layers.values()} & WITHOUT_RULE)
-    if missing:
-        pytest.skip(f"no saved-activation rule for {', '.join(missing)}")
     try:
         training_step(report)
     except NoBackwardRule as error:
@@ -81,7 +74,8 @@ def test_saved_activations_equal_autograds(case, monkeypatch):
 # The families and options no cross-check case above reaches (their specs also hold recurrent layers), and the
 # layouts that decide between a view and a copy: every activation and Lambda function, the merges (Multiply with a
 # frozen or broadcast input), Embedding, Dropout at rate 0, RepeatVector, Permute, Reshape and Flatten of
-# channels-first data, crops before Dense and Conv, each normalization's options, pooling after Dense.
+# channels-first data, crops before Dense and Conv, each normalization's options, pooling after Dense; the
+# mixture of experts' options (bias, no renormalization, k = E, a frozen mixture, on a non-contiguous input).
 ZOO = {
     "attention": """
 inputs: [{name: x, shape: [5, 4]}, {name: m, shape: [3, 6]}, {name: k, shape: [3, 2]}, {name: img, shape: [3, 4, 2]},
@@ -240,6 +234,24 @@ layers:
   - {type: AveragePooling1D, name: avg_same, pool_size: 3, strides: 2, padding: same}
   - {type: Conv1D, name: c3, filters: 2, kernel_size: 1}
 outputs: [c2, bn_rank2, c3]
+""",
+    "mixture": """
+inputs: [{name: x, shape: [6, 4]}]
+layers:
+  - {type: Dense, name: d0, units: 4, inputs: [x]}
+  - {type: MixtureOfExperts, name: moe, num_experts: 4, experts_per_token: 2, intermediate_dim: 5}
+  - {type: MixtureOfExperts, name: moe_bias, num_experts: 3, experts_per_token: 1, intermediate_dim: 3, use_bias: true,
+     normalize_top_k: false, activation: relu, inputs: [d0]}
+  - {type: MixtureOfExperts, name: moe_all, num_experts: 3, experts_per_token: 3, intermediate_dim: 2,
+     activation: softsign, inputs: [d0]}
+  - {type: MixtureOfExperts, name: moe_frozen, num_experts: 5, experts_per_token: 2, intermediate_dim: 3,
+     activation: hard_sigmoid, trainable: false, inputs: [d0]}
+  - {type: MixtureOfExperts, name: moe_linear, num_experts: 2, experts_per_token: 1, intermediate_dim: 3,
+     activation: linear, inputs: [x]}
+  - {type: Permute, name: p, dims: [2, 1], inputs: [d0]}
+  - {type: MixtureOfExperts, name: moe_on_permute, num_experts: 3, experts_per_token: 2, intermediate_dim: 2,
+     activation: gelu}
+outputs: [moe, moe_bias, moe_all, moe_frozen, moe_linear, moe_on_permute]
 """,
 }
 

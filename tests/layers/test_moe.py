@@ -71,3 +71,23 @@ def test_a_training_step_through_the_mixture_by_hand():
     # FlopCounterMode's mm: router dx and dW 2·48 each; gate and up dx 2·2·120, all three dW 2·360, down dx 2·120
     torch_step = training_step(report, batch=1, input_grad=True, convention="torch")
     assert v(torch_step.layers["moe"].backward) == 2 * 48 * 2 + 2 * 240 + 2 * 360 + 2 * 120
+
+
+def test_the_saved_activations_by_hand():
+    # the mixture above at B = 2: P = 2·3 = 6 rows, R = P·k = 12 routed rows, d = 4, I = 5, E = 4 (every routing
+    # keeps the same total: each expert keeps tensors of its n_e rows, and the n_e sum to R).
+    from analyzer.training import training_step
+    from analyzer.training_memory import saved_activations, step_memory
+
+    report = run([3, 4], [{"type": "MixtureOfExperts", "name": "moe", "num_experts": 4, "experts_per_token": 2,
+                           "intermediate_dim": 5}])
+    step = training_step(report, batch=2)
+    # floats: the router's input x, 6·4 = 24; the softmax 6·4 = 24; the top-k values 12 and their sum 6; the routed
+    # rows 12·4 = 48; gate's output (silu's input), up's output, act(gate), the product, 4·12·5 = 240; the experts'
+    # output 48, the picked weights 12, their product 48: 462 floats = 1848 bytes. int64: the top-k indices 12 and
+    # torch.where's token and slot, 2·12 = 24: 36 = 288 bytes
+    assert step.report.value(saved_activations(step)["moe"]) == 1848 + 288
+    assert step_memory(step)[-2].note == ""
+    # frozen, x needing a gradient: no router input, routed rows nor product: 462 - 24 - 48 - 60 = 330 floats
+    frozen = training_step(report, batch=2, frozen=("moe",), input_grad=True)
+    assert frozen.report.value(saved_activations(frozen)["moe"]) == 4 * 330 + 288
