@@ -224,13 +224,15 @@ def _training(args: argparse.Namespace, report: Report, batch: int | None, datas
         from analyzer.formats.training_formats import render_csv
 
         return render_csv(step, args.dtype)
-    text = render_report(report, args.format, None, memory)  # type: ignore[arg-type]
-    if args.format == "json":
+    if args.format == "json":  # one object, printed once
         import json
 
-        data = json.loads(text)
+        from analyzer.formats.json_format import report_data
+
+        data = report_data(report, None, memory)  # type: ignore[arg-type]
         data["training"] = step.as_dict(args.dtype)
         return json.dumps(data, indent=2) + "\n"
+    text = render_report(report, args.format, None, memory)  # type: ignore[arg-type]
     if args.format in ("markdown", "latex"):
         from analyzer.formats.training_formats import render_section
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import sympy
 from sympy.core.sorting import default_sort_key
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 Expr = sympy.Expr
@@ -250,17 +251,194 @@ _PRINTER = _FormulaPrinter()
 
 @lru_cache(maxsize=65_536)
 def _render_cached(expr: Expr) -> str:
-    return _PRINTER.doprint(_expanded_sum(expr) if expr.is_Add else sympy.expand(expr))
+    expanded = _expanded(expr)
+    printed = _polynomial_str(expanded)
+    return printed if printed is not None else _PRINTER.doprint(expanded)
+
+
+_MUL_PRECEDENCE = PRECEDENCE["Mul"]
+
+
+def _polynomial_str(expr: Expr) -> str | None:
+    """What _PRINTER prints for an expanded sum of rational multiples of monomials without denominators, built
+    from each monomial's printed factors: sympy's printer spends most of its time deciding precedences and
+    signs anew for every term (issue 16: the training step prints 7 formulas per layer). None for anything else
+    (sympy prints it); tests/test_symbolic.py checks both print alike."""
+    terms = sorted(expr.args, key=_PRINTER._term_key) if expr.is_Add else [expr]
+    out: list[str] = []
+    for term in terms:
+        printed = _term_str(term)
+        if printed is None:
+            return None
+        if printed.startswith("-"):
+            out += ["-", printed[1:]]
+        else:
+            out += ["+", printed]
+    sign = out.pop(0)
+    return ("" if sign == "+" else sign) + " ".join(out)
+
+
+def _term_str(term: Expr) -> str | None:
+    if term.is_Rational:
+        return str(term)  # sympy prints p/q as p/q
+    coefficient, monomial = term.as_coeff_Mul()
+    if not coefficient.is_Rational or monomial.is_Number:
+        return None
+    factors = _monomial_str(monomial)
+    if factors is None:
+        return None
+    sign = "-" if coefficient < 0 else ""
+    p, q = abs(int(coefficient.p)), int(coefficient.q)
+    return f"{sign}{'' if p == 1 else f'{p}*'}{factors}{'' if q == 1 else f'/{q}'}"
+
+
+def _monomial_str(monomial: Expr) -> str | None:
+    """The factors of a monomial as _print_Mul joins them (sorted, each parenthesized for a product), remembered
+    by the factors' objects; None where _print_Mul takes another branch (a denominator, a number or an
+    unevaluated integer power among the factors, a factor of no higher precedence than a product, which
+    _print_Mul parenthesizes or not by the sign of the term)."""
+    factors = monomial.args if monomial.is_Mul else (monomial,)
+    hit = _MONOMIALS.get(*factors)
+    if hit is not None:
+        return hit or None
+    printed = ""
+    ordered = monomial.as_ordered_factors() if monomial.is_Mul else [monomial]
+    if all(_plain_factor(f) for f in ordered):
+        printed = "*".join(_PRINTER._print(f) for f in ordered)
+    _MONOMIALS.put(factors, printed)
+    return printed or None
+
+
+def _plain_factor(factor: Expr) -> bool:
+    if factor.is_Number or factor.is_Add or not factor.is_commutative or precedence(factor) <= _MUL_PRECEDENCE:
+        return False
+    if factor.is_Pow:
+        return not (factor.exp.as_coeff_Mul()[0] < 0 or all(a.is_Integer for a in factor.args))
+    return True
+
+
+_MONOMIALS = IdentityMemo()
 
 
 def _expanded(expr: Expr) -> Expr:
     """sympy.expand(expr), remembered by object: the terms of a report's totals share their
     factors (the shape of a group of layers, squared) across quantities."""
     hit = _EXPANDED.get(expr)
-    return hit if hit is not None else _EXPANDED.put((expr,), sympy.expand(expr))
+    if hit is not None:
+        return hit
+    if expr.is_Add:
+        value = _expanded_sum(expr)
+    elif expr.is_Mul or (expr.is_Pow and expr.exp.is_Integer and expr.exp > 1 and expr.base.is_Add):
+        value = _expanded_product(expr)
+    else:
+        value = sympy.expand(expr)
+    return _EXPANDED.put((expr,), value)
 
 
 _EXPANDED = IdentityMemo()
+
+
+class _BeyondCounts(Exception):
+    """A term outside the counts' arithmetic (a float, a non-commutative or a negative power): sympy.expand
+    decides."""
+
+
+Coefficient = int | Fraction
+
+
+def _number(value: Expr) -> Coefficient:
+    if value.is_Integer:
+        return int(value)
+    if value.is_Rational:
+        return Fraction(int(value.p), int(value.q))
+    raise _BeyondCounts
+
+
+def _sympy_number(value: Coefficient) -> Expr:
+    if isinstance(value, Fraction):
+        return sympy.Integer(value.numerator) if value.denominator == 1 else sympy.Rational(value.numerator, value.denominator)
+    return sympy.Integer(value)
+
+
+def _terms(expr: Expr) -> tuple[tuple[Coefficient, Expr], ...]:
+    """The expanded terms of expr as (coefficient, monomial) pairs, the coefficient a Python int or Fraction (sympy's
+    Rational arithmetic is most of the cost of collecting a total's terms), remembered by object."""
+    hit = _TERMS.get(expr)
+    if hit is not None:
+        return hit
+    pairs = []
+    for term in sympy.Add.make_args(_expanded(expr)):
+        if not term.is_commutative:
+            raise _BeyondCounts
+        if term.is_Number:
+            pairs.append((_number(term), ONE))
+            continue
+        c, m = term.as_coeff_Mul()
+        pairs.append((_number(c), m))
+    return _TERMS.put((expr,), tuple(pairs))
+
+
+_TERMS = IdentityMemo()
+
+
+def _expanded_product(expr: Expr) -> Expr:
+    """sympy.expand of a product (or a positive integer power of a sum), multiplied out from the
+    remembered expansions of its factors: the training step's formulas are B times a layer's
+    forward shapes, and sympy's own expand walks each of them through its hint machinery anew
+    (issue 16: most of the time --training added on the 1,000-layer specs)."""
+    if expr.is_Pow:
+        factors = [expr.base] * int(expr.exp)
+    else:
+        factors = list(expr.args)
+    for factor in factors:
+        if factor.is_Pow and not (factor.exp.is_Integer and factor.exp > 0):
+            return sympy.expand(expr)  # a denominator: expand's rules for it are its own
+    try:
+        pairs: list[tuple[Coefficient, Expr]] = [(1, ONE)]
+        for factor in factors:
+            if factor.is_Number:
+                number = _number(factor)
+                pairs = [(c * number, m) for c, m in pairs]
+                continue
+            terms = _terms(factor)
+            pairs = [(c1 * c2, m2 if m1 is ONE else m1 if m2 is ONE else m1 * m2)
+                     for c1, m1 in pairs for c2, m2 in terms]
+    except _BeyondCounts:
+        return sympy.expand(expr)
+    return _collected(pairs)
+
+
+def _collected(pairs: Iterable[tuple[Coefficient, Expr]]) -> Expr:
+    """The sum of coefficient * monomial over pairs, like terms collected as Add.flatten collects them; the Add is
+    left unsorted (the printer orders the terms itself)."""
+    constant: Coefficient = 0
+    collected: dict[Expr, Coefficient] = {}
+    for c, key in pairs:
+        if key is ONE:
+            constant += c
+            continue
+        if key.is_Mul and key.args[0].is_Number:  # m1 * m2 folded a number: 2**(1/2) * 2**(1/2)
+            c2, key = key.as_coeff_Mul()
+            c = c * _number(c2)
+        if key.is_Number:
+            constant += c * _number(key)
+            continue
+        collected[key] = collected.get(key, 0) + c
+    terms = [] if constant == 0 else [_sympy_number(constant)]
+    for key, c in collected.items():  # as Add.flatten builds c*s
+        if c == 0:
+            continue
+        if c == 1:
+            terms.append(key)
+        elif key.is_Mul:
+            terms.append(key._new_rawargs(_sympy_number(c), *key.args))
+        elif key.is_Add:
+            terms.append(sympy.Mul(_sympy_number(c), key, evaluate=False))
+        else:
+            terms.append(sympy.Mul(_sympy_number(c), key))
+    if len(terms) <= 1:
+        return terms[0] if terms else ZERO
+    return sympy.Add._from_args(terms)
 
 
 def _expanded_sum(expr: Expr) -> Expr:
@@ -271,34 +449,33 @@ def _expanded_sum(expr: Expr) -> Expr:
     unsorted (the printer orders the terms itself) and expand's second pass over the whole sum
     is skipped: on a 10,000-layer spec, expanding and re-sorting the totals grew faster than
     the spec (issue 9)."""
-    constant = ZERO
-    collected: dict[Expr, Expr] = {}
-    for arg in expr.args:
-        coefficient, rest = arg.as_coeff_Mul()
-        for term in sympy.Add.make_args(_expanded(rest)):
-            if not term.is_commutative or (term.is_Number and not term.is_Rational):
-                return sympy.expand(expr)  # beyond the counts' arithmetic: sympy's own rules
-            if term.is_Number:
-                constant += coefficient * term
-                continue
-            c, key = term.as_coeff_Mul()
-            c = coefficient * c
-            collected[key] = collected[key] + c if key in collected else c
-    terms = [] if constant.is_zero else [constant]
-    for key, c in collected.items():  # as Add.flatten builds c*s
-        if c.is_zero:
-            continue
-        if c is ONE:
-            terms.append(key)
-        elif key.is_Mul:
-            terms.append(key._new_rawargs(c, *key.args))
-        elif key.is_Add:
-            terms.append(sympy.Mul(c, key, evaluate=False))
-        else:
-            terms.append(sympy.Mul(c, key))
-    if len(terms) <= 1:
-        return terms[0] if terms else ZERO
-    return sympy.Add._from_args(terms)
+    try:
+        pairs = [pair for arg in expr.args for pair in _scaled_terms(arg)]
+    except _BeyondCounts:
+        return sympy.expand(expr)  # beyond the counts' arithmetic: sympy's own rules
+    return _collected(pairs)
+
+
+def _scaled_terms(arg: Expr) -> list[tuple[Coefficient, Expr]]:
+    coefficient, rest = arg.as_coeff_Mul()
+    number = _number(coefficient)
+    if rest is ONE:
+        return [(number, ONE)]
+    return [(number * c, m) for c, m in _terms(rest)]
+
+
+def sum_of(parts: Iterable[Expr]) -> Expr:
+    """sympy.Add(*parts), with its expansion for render() collected from the parts' own (remembered) expansions,
+    which the parts' rows make anyway: a total over 1,000 layers printed from the Add re-expands every term
+    Add has merged into a new object (issue 16: the training step's totals and per-layer sums)."""
+    parts = [sympy.Integer(p) if isinstance(p, int) else p for p in parts]
+    try:
+        pairs = [pair for part in parts for pair in _terms(part)]
+    except _BeyondCounts:
+        return sympy.Add(*parts)
+    total = sympy.Add(*parts)  # as the parts' own sum would be built: the API's objects keep their form
+    _EXPANDED.put((total,), _collected(pairs))
+    return total
 
 
 # Rendered formulas by object identity, in front of the cache by equality: a report renders the

@@ -12,6 +12,7 @@ to the layer (`trains_as`, analyzer/layers/backward.py); docs/conventions.md#tra
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import sympy
@@ -20,7 +21,7 @@ from analyzer.errors import UsageError, did_you_mean
 from analyzer.layers.backward import Backward, Needs, NoBackwardRule
 from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.report import Report
-from analyzer.symbolic import ZERO, SizeSymbol, make_symbol, product
+from analyzer.symbolic import ZERO, SizeSymbol, make_symbol, product, sum_of
 from analyzer.training_memory import repeat_run, step_memory
 
 BATCH = "B"
@@ -48,13 +49,13 @@ class LayerStep:
     trainable_params: sympy.Expr
     note: str = ""
 
-    @property
+    @cached_property
     def backward(self) -> sympy.Expr:
-        return self.grad_input + self.grad_weight + self.grad_other
+        return sum_of((self.grad_input, self.grad_weight, self.grad_other))
 
-    @property
+    @cached_property
     def flops(self) -> sympy.Expr:
-        return self.forward + self.backward + self.optimizer
+        return sum_of((self.forward, self.backward, self.optimizer))
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,11 @@ class TrainingStep:
         # every format asks for each total more than once; a sum over 1,000 layers is worth keeping
         if part not in self._totals:
             if part == "backward":
-                total = self.total("grad_input") + self.total("grad_weight") + self.total("grad_other")
+                total = sum_of((self.total("grad_input"), self.total("grad_weight"), self.total("grad_other")))
             elif part == "flops":
-                total = self.total("forward") + self.total("backward") + self.total("optimizer")
+                total = sum_of((self.total("forward"), self.total("backward"), self.total("optimizer")))
             else:
-                total = sympy.Add(*(getattr(step, part) for step in self.layers.values()))
+                total = sum_of(getattr(step, part) for step in self.layers.values())
             self._totals[part] = total
         return self._totals[part]
 

@@ -17,9 +17,10 @@ from sympy.core.sorting import default_sort_key
 from analyzer import analyze
 from analyzer.report import FLOP_KINDS, QUANTITIES, Counts
 from analyzer.symbolic import _PRINTER, evaluate, evaluate_int, exact_value, make_symbol, product, render
+from analyzer.training_memory import step_memory
 
 SPECS = ["specs/scnn.yaml", "specs/pet_cgdnn.yaml", "specs/resnet50.yaml", "specs/transformer_encoder.yaml",
-         "specs/mobilenet_v2.yaml", "specs/amc/mcldnn.yaml"]
+         "specs/mobilenet_v2.yaml", "specs/amc/mcldnn.yaml", "specs/llm/llama.yaml", "specs/llm/mixtral.yaml"]
 L, S = make_symbol("L"), make_symbol("S")
 
 
@@ -31,6 +32,10 @@ def _formulas(spec: str) -> list[sympy.Expr]:
         for row in rep.layers.values():
             out += [row.counts.quantity(q) for q in (*QUANTITIES, *FLOP_KINDS)]
             out += [*row.output_shape, product(row.output_shape)]
+    step = report.training(optimizer="adam")  # B times the forward shapes: products that render multiplies out
+    for part in ("forward", "backward", "grad_input", "grad_weight", "grad_other", "optimizer", "flops"):
+        out += [step.total(part), *(getattr(layer, part) for layer in step.layers.values())]
+    out += [line.elements for line in step_memory(step, "float32")]
     return [e for e in out if isinstance(e, sympy.Basic)]
 
 
@@ -99,3 +104,26 @@ def test_product_returns_the_same_object_for_the_same_factors():
     assert product(shape) is product(shape)
     assert product(shape) == 16 * sympy.floor(L / 2) ** 2
     assert product([2, 3]) == 6 and product([]) == 1
+
+
+def test_render_multiplies_out_products_as_sympy_expands_them():
+    """Products and powers of sums (the training step's B times a shape) are multiplied out from their factors'
+    expansions; each must print as sympy.expand's result, including the cases that fall back to sympy."""
+    B, H = make_symbol("B"), make_symbol("H")
+    f = sympy.floor(H / 8 - sympy.Rational(1, 8))
+    cases = [
+        4592 * B * (f + 1) ** 2,                       # the conv stack's deep layers
+        B * (2 * f + 3) ** 2 * (f + 1),
+        (B + 1) * (B - 1),                             # cancels to B**2 - 1
+        sympy.Rational(1, 2) * (H + 2) * (H - 2),
+        (H + 1) ** 3,
+        sympy.sqrt(2) * (H + sympy.sqrt(2)) * (B + sympy.sqrt(2)),  # sqrt(2)*sqrt(2) folds into a number
+        B * (H + 1) / (H + 2),                         # a denominator: sympy's rules
+        sympy.Float(0.5) * B * (H + 1),                # a float: sympy's rules
+        (H - 1) * (H + 1) - H**2 + 1,                  # a sum of products that cancels to 0
+        3 * B * (H * f + 2 * H) ** 2 + (B * H - 1) * (B * H + 1),
+    ]
+    for expr in cases:
+        assert render(expr) == _PRINTER.doprint(sympy.expand(expr)), expr
+    assert render((B + 1) * (B - 1)) == "B**2 - 1"
+    assert render(B * (H + 1) ** 2) == "B*H**2 + 2*B*H + B"

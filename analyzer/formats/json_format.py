@@ -28,6 +28,11 @@ def memory_dict(report: Report, memory: MemorySummary) -> dict[str, Any]:
 
 
 def render(report: Report, convention: Recount | None = None, memory: MemorySummary | None = None) -> str:
+    return json.dumps(report_data(report, convention, memory), indent=2) + "\n"
+
+
+def report_data(report: Report, convention: Recount | None = None, memory: MemorySummary | None = None) -> dict[str, Any]:
+    """The JSON object `render` prints (sections such as `training` are added to it before it is printed once)."""
     data = report.as_dict()
     data["asymptotics"] = growth_dict(report)
     memory = memory or memory_summary(report)
@@ -40,4 +45,4 @@ def render(report: Report, convention: Recount | None = None, memory: MemorySumm
                                 "written": report.formula(cache.written), "read": report.formula(cache.read)}
     if convention is not None:
         data["convention"] = convention.as_dict(report)
-    return json.dumps(data, indent=2) + "\n"
+    return data
