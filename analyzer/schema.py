@@ -75,6 +75,8 @@ def build_schema() -> dict[str, Any]:
         "allOf": [{"if": {"type": "object", "properties": {"type": {"const": name}}, "required": ["type"]}, "then": {"$ref": ref}}
                   for name, ref in sorted(mapping.items())],
     }
+    # a wrapper's `layer` (TimeDistributed, Bidirectional) refers to the base LayerSpec: any layer, without inputs
+    defs["LayerSpec"] = {"allOf": [{"$ref": "#/$defs/Layer"}], "not": {"required": ["inputs"]}}
     layer = {"$ref": "#/$defs/Layer"}
     symbol = _definitions(SymbolDecl, "SymbolDecl", defs)
     spec_input = _definitions(InputDecl, "InputDecl", defs)

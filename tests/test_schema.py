@@ -97,3 +97,16 @@ def test_block_uses_and_definitions(validator):
     assert list(validator.iter_errors(bad_use))
     bad_definition = {**spec, "blocks": {"cb": {"layer": []}}}
     assert list(validator.iter_errors(bad_definition))
+
+
+def test_a_wrapped_layer_is_any_layer_without_inputs(validator):
+    """TimeDistributed / Bidirectional take a whole layer: its own fields validate (a typo in it is caught), and it
+    takes no inputs of its own (the wrapper has them)."""
+    def spec(inner):
+        return {"symbols": {"T": 8}, "inputs": [{"name": "x", "shape": ["T", 2]}],
+                "layers": [{"type": "TimeDistributed", "layer": inner}]}
+
+    assert list(validator.iter_errors(spec({"type": "Dense", "units": 4}))) == []
+    assert list(validator.iter_errors(spec({"type": "LSTM", "units": 4, "return_sequences": True}))) == []
+    assert list(validator.iter_errors(spec({"type": "Dense", "unitz": 4})))
+    assert list(validator.iter_errors(spec({"type": "Dense", "units": 4, "inputs": "x"})))

@@ -47,7 +47,6 @@ SPECS = sorted({path for path, _ in CASES})
 # Hard-coded sizes that still fit once lifted, so lifting one file cannot see them (docs/importers.md). The
 # Keras lift gives a second file per symbol (--other-size), which fits them; the ONNX lift reads one file.
 LIFT_LIMITS = {
-    "specs/amc/dae.yaml": "the decoder's Dense(2*L) and Reshape([L, 2]) are Dense(256), Reshape([128, 2]) in the file",
     "tests/crosscheck/specs/zoo_rnn.yaml": "RepeatVector(n=T) is RepeatVector(3) in the file",
 }
 # The ONNX file computes another function than the torch model. None left: the torch export's 'same' pads
