@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from analyzer.api import analyze_phase
 from analyzer.assignments import parse_assignments
 from analyzer.command import run_guarded
-from analyzer.errors import UsageError
+from analyzer.errors import NNSpecError, UsageError
 from analyzer.formats import FORMATS, render_report
 from analyzer.graph import BIAS_MODES
 from analyzer.memory import DTYPE_BYTES, memory_summary
@@ -24,6 +24,7 @@ from analyzer.spec.loader import load_spec
 from analyzer.training_memory import MIXED_PRECISION
 
 if TYPE_CHECKING:
+    from analyzer.sweep import Sweep
     from analyzer.training import TrainingStep
 
 # Cold start (issue 9): `analyze SPEC` imports only what reading, analyzing and printing a spec
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "master weights and optimizer state)")
     parser.add_argument("--sweep", metavar="NAME=VALUES",
                         help="totals at many values of one symbol, one row each: L=128,256,512, L=64..4096*2 "
-                             "(geometric) or L=100..1000+100 (arithmetic); other symbols as --set")
+                             "(geometric) or L=100..1000+100 (arithmetic); other symbols as --set; in --phase decode "
+                             "e.g. P=1024..32768*2 (the cache), in --phase generate G=... or T=... (the closed form)")
     parser.add_argument("--plot", metavar="FILE",
                         help="with --sweep: also draw FLOPs per layer (stacked) and params vs the swept symbol "
                              "into FILE (.png, .svg, .pdf; needs matplotlib: pip install 'nnspec[plot]')")
@@ -125,13 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The symbols a phase adds, and the phase: a --set of one without its phase is a likely slip, said in a hint.
+PHASE_SYMBOLS = {"P": ("decode", "the cached tokens of a decode step"), "G": ("generate", "the generated tokens")}
+
+
 def run(args: argparse.Namespace) -> str:
+    try:
+        return _run(args)
+    except NNSpecError as error:
+        for name, (phase, what) in PHASE_SYMBOLS.items():
+            if error.hint is None and args.phase != phase and error.message.startswith(f"--set {name}:"):
+                error.hint = f"{name} is {what}: give --phase {phase} too"
+        raise
+
+
+def _run(args: argparse.Namespace) -> str:
     values = parse_assignments(args.assignments)
     _check_training_options(args)
     if is_model_file(args.spec):  # a Keras or ONNX model, converted to a spec (analyzer/importers)
         from analyzer.importers.cli import load_model_spec
 
-        spec = load_model_spec(args.spec, args.symbols, values, args.other_sizes)
+        spec = load_model_spec(args.spec, args.symbols, _import_values(args.phase, values), args.other_sizes)
     elif args.symbols or args.other_sizes:
         what = "--symbol names dimensions of" if args.symbols else "--other-size goes with"
         raise UsageError(f"{what} a model file (.keras, .json, .h5, .onnx); a spec declares its symbols")
@@ -164,6 +180,14 @@ def run(args: argparse.Namespace) -> str:
         convention = convention.grouped(report, args.depth) if convention else None
         report = report.grouped(args.depth)
     return render_report(report, args.format, convention, memory)
+
+
+def _import_values(phase: str, values: dict[str, int]) -> dict[str, int]:
+    """The --set values a model file is converted with: not those of the symbols the phase adds (decode's cache P,
+    generate's G: the converted model does not have them yet), nor decode's T (there the new tokens; the cache P
+    defaults to the model's own T, as for a spec). Every value still applies to the report (Report.at)."""
+    skipped = {"decode": ("T", "P"), "generate": ("G",)}.get(phase, ())
+    return {k: v for k, v in values.items() if k not in skipped}
 
 
 def _check_training_options(args: argparse.Namespace) -> None:
@@ -246,16 +270,24 @@ def _generation(args: argparse.Namespace, spec: object, values: dict[str, int]) 
     """--phase generate: the prefill's report, then the generation totals (table, json, markdown)."""
     from analyzer.phases import generation, generation_dict, generation_lines
 
-    for option, given in (("--training", args.training), ("--sweep", args.sweep), ("--convention", args.convention),
-                          ("--depth", args.depth)):
+    for option, given in (("--training", args.training), ("--convention", args.convention), ("--depth", args.depth)):
         if given:
             raise UsageError(f"--phase generate does not combine with {option} yet")
-    if args.format not in ("table", "json", "markdown"):
+    if args.plot and not args.sweep:
+        raise UsageError("--plot draws a sweep: give --sweep too, e.g. --sweep G=1..1024*2 --plot cost.png")
+    if args.format not in ("table", "json", "markdown") and not args.sweep:
         raise UsageError(f"--phase generate shows in --format table, json or markdown, not {args.format}")
     result = generation(spec, args.bias)  # type: ignore[arg-type]
     report = result.report.at(**values) if values else result.report
     if args.dtype in MIXED_PRECISION:
         raise UsageError(f"--dtype {args.dtype} is a mixed-precision training policy, not for --phase generate")
+    if args.sweep:  # the generation totals (closed forms in T, G and the spec's symbols) at each value
+        from analyzer.sweep import generation_sweep, parse_sweep
+
+        name, points = parse_sweep(args.sweep)
+        if name in values:
+            raise UsageError(f"--sweep {name} and --set {name}: give {name} one way")
+        return _show_sweep(args, generation_sweep(result, report, name, points))
     text = render_report(report, args.format, None, memory_summary(report, args.dtype))
     if args.format == "json":
         import json
@@ -273,7 +305,6 @@ def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int], bat
            dataset: int | None = None) -> str:
     """--sweep NAME=VALUES: one row of totals per value (analyzer/sweep.py, analyzer/formats/sweep.py); with
     --training, the step's totals (B is a symbol like any other)."""
-    from analyzer.formats.sweep import render
     from analyzer.sweep import parse_sweep, sweep, training_sweep
 
     if (args.convention and not args.training) or args.depth:
@@ -292,7 +323,17 @@ def _sweep(args: argparse.Namespace, report: Report, values: dict[str, int], bat
     else:
         if name == "B" and all(s.name != "B" for s in report.symbols):
             raise UsageError("--sweep B: B is the batch size of a training step: give --training too")
+        if name in PHASE_SYMBOLS and args.phase != PHASE_SYMBOLS[name][0] and all(s.name != name for s in report.symbols):
+            phase, what = PHASE_SYMBOLS[name]
+            raise UsageError(f"--sweep {name}: {name} is {what}: give --phase {phase} too")
         result = sweep(report, name, points)
+    return _show_sweep(args, result)
+
+
+def _show_sweep(args: argparse.Namespace, result: Sweep) -> str:
+    """A sweep in --format, and drawn into --plot's file."""
+    from analyzer.formats.sweep import render
+
     text = render(result, args.format)
     if args.plot:
         from analyzer.plot import save_plot

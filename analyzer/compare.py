@@ -1,8 +1,10 @@
-"""`analyze compare SPEC... [--set L=1024] [--format table|markdown|csv|latex|json]`: one row
-per spec with its params, trainable params, MACs and FLOPs (formula and value), how params and
+"""`analyze compare SPEC... [--set L=1024] [--phase prefill|decode] [--format table|markdown|csv|latex|json]`:
+one row per spec with its params, trainable params, MACs and FLOPs (formula and value), how params and
 FLOPs grow with one symbol (default L), and the layer with the most FLOPs.
 
-Each spec is analyzed on its own (`analyzer.api`'s pipeline, then `Report.at`):
+Each argument is anything `analyze` reads: a spec (.yaml) or a model file (Keras .json / .keras / .h5, ONNX,
+a Hugging Face config.json), converted by analyzer.importers as `analyze MODEL` converts it. Each is analyzed
+on its own (`analyzer.api`'s pipeline in the --phase asked for, then `Report.at`):
 * a `--set` symbol that a spec does not declare is ignored for that spec (and noted); one that no
   spec declares is an error (a typo);
 * a value outside a spec's domain does not abort the table: that spec's row says
@@ -20,6 +22,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import sympy
@@ -28,9 +31,9 @@ from analyzer.assignments import parse_assignments  # the same NAME=INTEGER rule
 from analyzer.asymptotics import Growth, growth
 from analyzer.command import run_guarded
 from analyzer.errors import NNSpecError, UsageError, did_you_mean
-from analyzer.graph import BIAS_MODES, analyze_spec
+from analyzer.graph import BIAS_MODES
 from analyzer.report import LayerRow, Report
-from analyzer.spec.loader import load_spec
+from analyzer.spec.loader import Spec, load_spec
 from analyzer.symbolic import render
 
 QUANTITIES = (("params", "Params"), ("trainable_params", "Trainable"), ("macs", "MACs"), ("flops", "FLOPs"))
@@ -121,11 +124,49 @@ class Row:
         return Largest(best.name, best.type, best_flops, Fraction(best_flops, total))
 
 
+# The symbols a phase adds to a spec (analyzer/phases.py): a model file is converted without their values, and
+# in decode without T's either (T becomes the new tokens there; the cache P defaults to the model's own T).
+PHASE_SYMBOLS = {"prefill": (), "decode": ("T", "P"), "generate": ("G",)}
+
+
+def load_input(path: str, values: dict[str, int] | None = None, phase: str = "prefill") -> Spec:
+    """The spec of `path` as `analyze PATH` reads it (analyzer.cli.run): a .yaml / .yml spec, or a model file
+    converted by analyzer.importers with the `values` of the symbols it declares as its defaults (the others are
+    left out here: compare ignores a --set symbol a spec does not declare). Notes go to stderr, once."""
+    import sys
+
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        return load_spec(path)
+    from analyzer.importers import import_model, is_model_file
+
+    if not is_model_file(path):
+        return load_spec(path)
+    model = import_model(path)  # at its own sizes, to learn the symbols it declares
+    skipped = PHASE_SYMBOLS.get(phase, ())
+    own = {s.name for s in model.spec.symbols}
+    chosen = {k: v for k, v in (values or {}).items() if k in own and k not in skipped}
+    if chosen:  # converted again with the values, as `analyze PATH --set ...` converts it
+        model = import_model(path, values=chosen)
+    for message in model.messages():
+        print(f"{path}: {message}", file=sys.stderr)
+    return model.spec
+
+
+def _analyzed(path: str, values: dict[str, int], bias: str, phase: str) -> Report:
+    from analyzer.api import analyze_phase
+
+    if phase == "generate":
+        raise UsageError("compare --phase generate is not supported: compare shows one forward pass per model; "
+                         "run `analyze MODEL --phase generate --set G=...` on each",
+                         hint="compare --phase prefill or --phase decode")
+    return analyze_phase(load_input(path, values, phase), bias, phase)
+
+
 def compare(specs: Sequence[str], values: dict[str, int] | None = None, *, bias: str = "spec",
-            order_symbol: str = "L", sort: str = "none") -> list[Row]:
-    """Analyze every spec at `values` (each spec takes the symbols it declares)."""
+            order_symbol: str = "L", sort: str = "none", phase: str = "prefill") -> list[Row]:
+    """Analyze every spec or model file at `values` (each takes the symbols it declares), in `phase`."""
     values = dict(values or {})
-    reports = [analyze_spec(load_spec(path), bias=bias) for path in specs]
+    reports = [_analyzed(str(path), values, bias, phase) for path in specs]
     declared = {s.name for r in reports for s in r.symbols}
     for name in values:
         if name not in declared:
@@ -144,6 +185,16 @@ def compare(specs: Sequence[str], values: dict[str, int] | None = None, *, bias:
             reason = (f"layer '{error.layer}' ({error.layer_type}): " if error.layer else "") + error.message
             rows.append(Row(str(path), report.name, at, ignored, None, reason, order_symbol, report))
     return sort_rows(rows, sort)
+
+
+def difference(rows: list[Row]) -> tuple[str, dict[str, int]] | None:
+    """Of two valid rows, the second's totals minus the first's (params, trainable, MACs, FLOPs) and a label
+    "second - first"; None for any other number of rows or when one is out of its domain. Shown in the table
+    and markdown (a last row) and the JSON ("difference"); csv and latex keep one row per model."""
+    if len(rows) != 2 or not all(r.valid for r in rows):
+        return None
+    first, second = rows
+    return f"{second.name} - {first.name}", {q: second.value(q) - first.value(q) for q, _ in QUANTITIES}
 
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
@@ -204,6 +255,10 @@ def render_table(rows: list[Row], show: str, order_symbol: str) -> str:
                 continue
             lines.append([r.name, *(f"{r.value(q):,}" for q, _ in QUANTITIES), *(r.growth_text(q) for q, _ in GROWTHS),
                           _largest_text(r)] + ([] if common else [r.at_text()]))
+        diff = difference(rows)
+        if diff is not None:  # two models: the second's totals minus the first's, signed
+            label, by = diff
+            lines.append([label, *(f"{by[q]:+,}" for q, _ in QUANTITIES), *([""] * (len(headers) - 1 - len(QUANTITIES)))])
         widths = [len(h) for h in headers]
         for line in lines:
             if len(line) == len(headers):
@@ -219,7 +274,10 @@ def render_table(rows: list[Row], show: str, order_symbol: str) -> str:
             return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in cells).rstrip()
 
         rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
-        out += [rule, fmt(headers), rule, *(fmt(line) for line in lines), rule]
+        body = [fmt(line) for line in lines]
+        if diff is not None:
+            body.insert(len(rows), "-" * len(rule))
+        out += [rule, fmt(headers), rule, *body, rule]
     listed = [r for r in rows if r.formulas is not None]
     if show in ("both", "formulas") and listed:
         out.append("Formulas:")
@@ -249,6 +307,11 @@ def render_markdown(rows: list[Row], show: str, order_symbol: str) -> str:
                 cells = [r.name, *(f"{r.value(q):,}" for q, _ in QUANTITIES), *(r.growth_text(q) for q, _ in GROWTHS),
                          _largest_text(r)] + ([] if common else [r.at_text()])
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        diff = difference(rows)
+        if diff is not None:
+            label, by = diff
+            cells = [f"*{label}*", *(f"{by[q]:+,}" for q, _ in QUANTITIES), *([""] * (len(headers) - 1 - len(QUANTITIES)))]
+            out.append("| " + " | ".join(cells) + " |")
     listed = [r for r in rows if r.formulas is not None]
     if show in ("both", "formulas") and listed:
         quantities = _formula_quantities(rows)
@@ -309,7 +372,11 @@ def as_dict(row: Row) -> dict[str, Any]:
 
 
 def render_json(rows: list[Row], show: str, order_symbol: str) -> str:
-    return json.dumps({"models": [as_dict(r) for r in rows]}, indent=2) + "\n"
+    data: dict[str, Any] = {"models": [as_dict(r) for r in rows]}
+    diff = difference(rows)
+    if diff is not None:  # the second model minus the first
+        data["difference"] = {"of": diff[0], **diff[1]}
+    return json.dumps(data, indent=2) + "\n"
 
 
 def _tex(text: str) -> str:
@@ -421,9 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare specs: one row per spec with params, trainable params, MACs, FLOPs (formula and value), "
                     "their growth in a symbol and the largest layer by FLOPs.",
     )
-    parser.add_argument("specs", nargs="+", metavar="SPEC", help="spec files, e.g. specs/amc/*.yaml")
+    parser.add_argument("specs", nargs="+", metavar="SPEC",
+                        help="spec files, e.g. specs/amc/*.yaml, or model files as `analyze` reads them (.keras, "
+                             ".json, .h5, .onnx, a Hugging Face config.json: docs/importers.md)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a symbol for every spec that declares it, e.g. --set L=1024 (repeatable)")
+    parser.add_argument("--phase", choices=("prefill", "decode"), default="prefill",
+                        help="a decoder's forward pass, as in `analyze --phase`: prefill (T tokens, no cache; default) "
+                             "or decode (T new tokens, default 1, after P cached ones; --set P=4096)")
     parser.add_argument("--format", choices=list(RENDERERS), default="table", help="output format (default: table)")
     parser.add_argument("--show", choices=SHOW, default="both",
                         help="the table of values, the formulas, or both (default) (table, markdown, latex; "
@@ -457,7 +529,7 @@ def run(args: argparse.Namespace) -> str:
     if args.optimizer or args.input_grad or args.convention or args.dtype:
         raise UsageError("--optimizer, --input-grad, --convention and --dtype go with --training")
     rows = compare(args.specs, parse_assignments(args.assignments), bias=args.bias, order_symbol=args.order_symbol,
-                   sort=args.sort)
+                   sort=args.sort, phase=args.phase)
     return render_rows(rows, args.format, args.show, args.order_symbol)
 
 
@@ -468,6 +540,9 @@ def _run_training(args: argparse.Namespace) -> str:
 
     if args.show != "both" or args.order_symbol != "L":
         raise UsageError("--show and --order-in go without --training (it shows the step's totals)")
+    if args.phase != "prefill":
+        raise UsageError("--training counts a training step, a forward and backward pass over T tokens with no cache; "
+                         "--phase decode is one inference step: give one or the other")
     dtype = args.dtype or "float32"
     try:
         compute_bytes(dtype)
@@ -475,7 +550,7 @@ def _run_training(args: argparse.Namespace) -> str:
         raise UsageError(f"--dtype {dtype}: {exc}") from None
     optimizer, convention = args.optimizer or "adam", args.convention or "nnspec"
     rows = compare_training(args.specs, parse_assignments(args.assignments), bias=args.bias, optimizer=optimizer,
-                            input_grad=args.input_grad, convention=convention, dtype=dtype)
+                            input_grad=args.input_grad, convention=convention, dtype=dtype, load=load_input)
     return render_training_rows(sort_training_rows(rows, args.sort), args.format, optimizer, convention)
 
 

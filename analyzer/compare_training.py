@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -23,7 +23,7 @@ import sympy
 from analyzer.errors import NNSpecError, UsageError, did_you_mean
 from analyzer.formats.latex import _escape as _tex
 from analyzer.graph import analyze_spec
-from analyzer.spec.loader import load_spec
+from analyzer.spec.loader import Spec, load_spec
 from analyzer.symbolic import render
 from analyzer.training import BATCH, DATASET_NAMES, TrainingStep, epoch, training_step, training_values
 from analyzer.training_memory import step_memory
@@ -78,10 +78,12 @@ class TrainingRow:
 
 def compare_training(specs: Sequence[str], values: dict[str, int] | None = None, *, bias: str = "spec",
                      optimizer: str = "adam", input_grad: bool = False, convention: str = "nnspec",
-                     dtype: str = "float32") -> list[TrainingRow]:
-    """Each spec's training step at `values` (each spec takes the symbols it declares, and B and N)."""
+                     dtype: str = "float32",
+                     load: Callable[[str, dict[str, int]], Spec] | None = None) -> list[TrainingRow]:
+    """Each spec's training step at `values` (each spec takes the symbols it declares, and B and N). `load` reads
+    a path as a spec (analyzer.compare.load_input: model files too); the default reads spec files."""
     values = dict(values or {})
-    reports = [analyze_spec(load_spec(path), bias=bias) for path in specs]
+    reports = [analyze_spec(load(str(path), values) if load else load_spec(path), bias=bias) for path in specs]
     declared = {s.name for r in reports for s in r.symbols} | {BATCH, *DATASET_NAMES}
     for name in values:
         if name not in declared:

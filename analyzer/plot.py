@@ -1,6 +1,8 @@
 """`--sweep L=... --plot cost.png`: FLOPs per layer stacked against the swept symbol (the
 largest layers by name, the rest as one band), and the params on a second panel; with
-`--training`, each layer's training-step FLOPs and the step's memory in bytes.
+`--training`, each layer's training-step FLOPs and the step's memory in bytes; in --phase decode
+the decode step's FLOPs per layer; in --phase generate two bands, the prefill's FLOPs and the
+decode steps'.
 
 Needs matplotlib (`pip install 'nnspec[plot]'`). Drawn with matplotlib's object API
 (no pyplot state); out-of-domain values are left out of the curves.
@@ -40,8 +42,9 @@ def layer_bands(s: Sweep, top: int = TOP_LAYERS) -> tuple[list[int], dict[str, l
     layers = s.report.layers
     if s.layer_flops is not None:  # a training sweep: the step's FLOPs, summed per top-level block instance
         rows: dict[str, Any] = {}
-        for name, expr in s.layer_flops.items():
-            band = layers[name].groups[0][0] if layers[name].groups else name
+        for name, expr in s.layer_flops.items():  # --phase generate: bands that are not layers (prefill, decode)
+            row = layers.get(name)
+            band = row.groups[0][0] if row is not None and row.groups else name
             rows[band] = rows.get(band, 0) + expr
         rows = {name: expr for name, expr in rows.items() if expr != 0}
     else:
@@ -78,14 +81,19 @@ def build_figure(s: Sweep, top: int = TOP_LAYERS) -> Figure:
             flops_ax.bar(xs, values, bottom=bottom, label=label, width=0.6 * max(xs[0], 1))
             bottom += values[0]
     fixed = ", ".join(f"{k}={v}" for k, v in s.fixed.items())
-    what = "training-step FLOPs" if s.layer_flops is not None else "FLOPs"
-    flops_ax.set_title(f"{s.report.name}: {what} per layer vs {s.symbol}" + (f" ({fixed})" if fixed else ""))
+    training, phase = "training" in s.meta, s.meta.get("phase", "prefill")
+    if phase == "generate":
+        what, per = "generation FLOPs (prefill of T, then G - 1 decode steps)", ""
+    else:
+        what, per = ("training-step FLOPs" if training else "decode-step FLOPs" if phase == "decode" else "FLOPs"), " per layer"
+    flops_ax.set_title(f"{s.report.name}: {what}{per} vs {s.symbol}" + (f" ({fixed})" if fixed else ""))
     flops_ax.set_ylabel("FLOPs")
     flops_ax.yaxis.set_major_formatter(EngFormatter())
     grouped = any(row.groups for row in s.report.layers.values())
-    flops_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="layer or block" if grouped else "layer")
+    legend = "phase" if phase == "generate" else "layer or block" if grouped else "layer"
+    flops_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title=legend)
     flops_ax.grid(alpha=0.3)
-    if s.layer_flops is not None:  # the step's memory lines, in bytes
+    if training:  # the step's memory lines, in bytes
         for q in (q for q in s.quantities if q.endswith("_bytes")):
             params_ax.plot(xs, [counts[x][q] for x in xs], marker=".", label=q.removesuffix("_bytes").replace("_", " "))
         params_ax.set_ylabel(f"bytes ({s.meta['training']['dtype']})")

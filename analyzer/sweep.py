@@ -1,7 +1,9 @@
 """`--sweep L=128,256,512`, `L=64..4096*2` (geometric), `L=100..1000+100` (arithmetic):
 the totals at many values of one symbol, the others held at their chosen values; with
 `--training`, the training step's totals (forward, backward, optimizer, step FLOPs, memory
-bytes), B a symbol like any other.
+bytes), B a symbol like any other. In --phase decode the report is the decode step's (P a symbol
+like any other); in --phase generate the MACs and FLOPs are the generation's closed forms in T
+and G (analyzer.phases.generation).
 
 Values come from analyzer.fast_eval (exact integers, one walk of each formula for all
 points). A value outside the domain (below the symbol's minimum, or breaking a layer's
@@ -23,6 +25,7 @@ from analyzer.fast_eval import evaluate_many
 from analyzer.report import Report
 
 if TYPE_CHECKING:
+    from analyzer.phases import Generation
     from analyzer.training import TrainingStep
 
 SWEEP_QUANTITIES = ("params", "trainable_params", "macs", "flops")
@@ -159,6 +162,8 @@ def sweep(report: Report, name: str, values: list[int], quantities: dict[str, sy
         else:
             points.append(SweepPoint(v, counts))
     fixed = {k: v for k, v in report.symbol_values().items() if k != name}
+    if report.phase != "prefill":  # a decode step's report: said in the JSON and on the plot
+        extra["meta"] = {"phase": report.phase, **extra.get("meta", {})}
     return Sweep(report, name, fixed, tuple(points), tuple(exprs), **extra)
 
 
@@ -180,3 +185,18 @@ def training_sweep(step: TrainingStep, name: str, values: list[int], dtype: str 
                          "input_grad": step.input_grad, "dtype": dtype, "dataset": step.dataset}}
     return sweep(step.report, name, values, exprs, layer_flops={n: layer.flops for n, layer in step.layers.items()},
                  meta=meta)
+
+
+GENERATION_BANDS = ("prefill", "decode steps")
+
+
+def generation_sweep(result: Generation, report: Report, name: str, values: list[int]) -> Sweep:
+    """--phase generate: the params and the generation's MACs and FLOPs (the prefill of the prompt T, then G - 1
+    decode steps, summed in closed form: analyzer.phases.generation) at each value of `name` (G, T or any other
+    symbol); `report` is the generation's prefill report at the chosen values. --plot stacks two bands, the
+    prefill's FLOPs and the decode steps' (the closed form minus the prefill)."""
+    prefill = report.total.flops
+    exprs = {"params": report.total.params, "trainable_params": report.total.trainable_params,
+             "macs": result.macs, "flops": result.flops}
+    bands = dict(zip(GENERATION_BANDS, (prefill, result.flops - prefill), strict=True))
+    return sweep(report, name, values, exprs, layer_flops=bands, meta={"phase": "generate"})

@@ -168,3 +168,102 @@ def test_cli_training_errors_exit_2(tmp_path, capsys):
     assert "--dtype float64: unknown dtype" in capsys.readouterr().err
     assert main(["compare", two, "--training", "--set", "B=0"]) == 2
     assert "--set B=0 is below the minimum 1 of the batch size B" in capsys.readouterr().err
+
+
+# -- model files: anything `analyze` reads (analyzer.compare.load_input) -----------------------------------------
+
+LLAMA_JSON, MISTRAL_JSON = "tests/fixtures/hf/llama-2-7b.json", "tests/fixtures/hf/mistral-7b-v0.1.json"
+# Mistral-7B-v0.1 by hand: 32 layers, d = 4096, I = 14336, 32 query heads and 8 key/value heads of head_dim 128,
+# vocab 32000, untied. Per layer: q, o 2·4096² = 33,554,432; k, v 2·4096·1024 = 8,388,608; MLP 3·4096·14336 =
+# 176,160,768; 2 RMSNorms 2·4096 = 8,192: 218,112,000, times 32 = 6,979,584,000. Embedding and LM head 2·32000·4096 =
+# 262,144,000, the final norm 4,096: 7,241,732,096, the published figure.
+MISTRAL_PARAMS = 32 * (2 * 4096**2 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096) + 2 * 32000 * 4096 + 4096
+LLAMA_PARAMS = 6_738_415_616  # Llama-2-7B's published figure (tests/layers/test_transformer.py by hand)
+
+
+def test_two_hugging_face_configs(capsys):
+    assert MISTRAL_PARAMS == 7_241_732_096
+    rows = compare([LLAMA_JSON, MISTRAL_JSON])
+    assert [(r.name, r.value("params")) for r in rows] == [("llama", LLAMA_PARAMS), ("mistral", MISTRAL_PARAMS)]
+    # the difference per layer: the MLP 3·4096·(14336 - 11008) = 40,894,464 more, k and v 2·4096·(1024 - 4096) =
+    # 25,165,824 fewer: 15,728,640, times 32 = 503,316,480
+    assert MISTRAL_PARAMS - LLAMA_PARAMS == 32 * (3 * 4096 * 3328 - 2 * 4096 * 3072) == 503_316_480
+    assert main(["compare", LLAMA_JSON, MISTRAL_JSON, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["params"]["value"] for m in data["models"]] == [LLAMA_PARAMS, MISTRAL_PARAMS]
+    assert data["difference"]["of"] == "mistral - llama" and data["difference"]["params"] == 503_316_480
+    assert main(["compare", LLAMA_JSON, MISTRAL_JSON, "--show", "values"]) == 0
+    table = capsys.readouterr().out
+    assert "6,738,415,616" in table and "7,241,732,096" in table
+    line = next(line for line in table.splitlines() if line.startswith("mistral - llama"))
+    assert line.split()[3:5] == ["+503,316,480", "+503,316,480"]  # params, trainable
+
+
+def test_two_configs_at_one_token_differ_by_their_weights(capsys):
+    # At T = 1 a prefill does one MAC per weight except the embedding lookup (the same in both) and the norms
+    # (none), and the attention of one token over itself (2·32·4096 MACs in each: Mistral's window does not bite),
+    # so the MACs differ exactly as the params: 503,316,480.
+    rows = compare([LLAMA_JSON, MISTRAL_JSON], {"T": 1})
+    assert rows[1].value("macs") - rows[0].value("macs") == 503_316_480
+    assert main(["compare", LLAMA_JSON, MISTRAL_JSON, "--set", "T=1", "--format", "markdown", "--show", "values"]) == 0
+    assert "| *mistral - llama* | +503,316,480 | +503,316,480 | +503,316,480 |" in capsys.readouterr().out
+
+
+def test_a_config_and_its_spec_compare_equal_in_decode():
+    # specs/llm/llama.yaml's defaults are Llama-2-7B: the config and the spec give one row each, equal. One token
+    # after 4,095 cached (tests/test_phases.py by hand): 32·(4·4096² + 3·4096·11008 + 2·32·128·4096) + 32000·4096
+    rows = compare([LLAMA_JSON, "specs/llm/llama.yaml"], {"P": 4095}, phase="decode")
+    expected = 32 * (4 * 4096**2 + 3 * 4096 * 11008 + 2 * 32 * 128 * 4096) + 32000 * 4096
+    assert [r.value("macs") for r in rows] == [expected, expected]
+    assert rows[0].values["T"] == 1 and rows[0].values["P"] == 4095
+
+
+def test_set_converts_a_config_at_its_values():
+    # --set applies to a config as to a spec: Llama-2-7B with kv=8 (a GQA variant), by hand k, v 2·4096·1024 per layer
+    rows = compare([LLAMA_JSON, CNN1], {"kv": 8, "L": 256})
+    assert rows[0].value("params") == LLAMA_PARAMS - 32 * 2 * 4096 * (4096 - 1024)
+    assert rows[0].ignored == ("L",) and rows[1].ignored == ("kv",)
+
+
+def test_a_keras_model_file():
+    # the Keras 3 config of SCNN (tests/fixtures/keras) and the spec: same params (Keras count_params 104,395)
+    rows = compare(["tests/fixtures/keras/scnn_keras3.json", "specs/scnn.yaml"])
+    assert [r.value("params") for r in rows] == [104_395, 104_395]
+
+
+def test_an_onnx_model_file(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def weight(name, *dims):
+        return numpy_helper.from_array(np.zeros(dims, dtype=np.float32), name)
+
+    # x (N, 2, L) -> Conv(8, k 3, pads 1 1) -> GlobalAveragePool -> Flatten -> Gemm(4)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="/conv/Conv", kernel_shape=[3], pads=[1, 1]),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"], name="/gap/GlobalAveragePool"),
+             helper.make_node("Flatten", ["g"], ["f"], name="/flat/Flatten"),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="/fc/Gemm", transB=1)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "L"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    graph = helper.make_graph(nodes, "g", [x], [y], [weight("w", 8, 2, 3), weight("b", 8), weight("fw", 4, 8),
+                                                     weight("fb", 4)])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    rows = compare([str(path), CNN1], {"L": 64})
+    # params (2·3·8 + 8) + (8·4 + 4) = 92; MACs at L = 64: the conv 64·8·2·3 = 3,072, the Gemm 8·4 = 32
+    assert (rows[0].value("params"), rows[0].value("macs"), rows[0].values["L"]) == (92, 3_104, 64)
+
+
+def test_training_of_model_files(capsys):
+    assert main(["compare", LLAMA_JSON, "specs/llm/llama.yaml", "--training", "--set", "B=2", "--set", "T=16",
+                 "--format", "json"]) == 0
+    models = json.loads(capsys.readouterr().out)["models"]
+    assert models[0]["flops"]["value"] == models[1]["flops"]["value"]  # the same model read two ways
+
+
+def test_phase_errors_exit_2(capsys):
+    assert main(["compare", LLAMA_JSON, "--phase", "decode", "--training"]) == 2
+    assert "give one or the other" in capsys.readouterr().err
+    assert main(["compare", CNN1, "--phase", "decode"]) == 2  # CNN1 has no T: refused by the phase, named
+    assert "--phase decode needs the sequence length" in capsys.readouterr().err
