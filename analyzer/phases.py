@@ -30,7 +30,7 @@ SEQUENCE, CACHE = "T", "P"
 PER_POSITION = {"InputLayer", "Dense", "Embedding", "ReversibleEmbedding", "PositionEmbedding", "RMSNormalization",
                 "LayerNormalization", "BatchNormalization", "Activation", "Softmax", "Dropout", "GaussianDropout",
                 "GaussianNoise", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-                "GatedMLP"}
+                "GatedMLP", "Rescaling", "MixtureOfExperts"}
 
 
 def decode_spec(spec: Spec) -> tuple[Spec, sympy.Symbol]:

@@ -74,11 +74,97 @@ def test_old_and_new_rope_forms_agree(tmp_path):
     assert a.value(a.total.flops) == b.value(b.total.flops)
 
 
+# The published sizes (the fields that change a count; the rest are transformers' defaults) of google/gemma-2b,
+# google/gemma-7b (hidden_act "gelu", the legacy name of gelu_pytorch_tanh) and mistralai/Mixtral-8x7B-v0.1. The
+# full published files are not copied here; tests/crosscheck/test_hf_configs.py builds these sizes with
+# transformers on the meta device and finds the same counts.
+GEMMA_2B = dict(model_type="gemma", architectures=["GemmaForCausalLM"], vocab_size=256000, hidden_size=2048,
+                intermediate_size=16384, num_hidden_layers=18, num_attention_heads=8, num_key_value_heads=1,
+                head_dim=256, hidden_act="gelu")
+GEMMA_7B = dict(model_type="gemma", architectures=["GemmaForCausalLM"], vocab_size=256000, hidden_size=3072,
+                intermediate_size=24576, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16,
+                head_dim=256, hidden_act="gelu")
+MIXTRAL_8X7B = dict(model_type="mixtral", architectures=["MixtralForCausalLM"], vocab_size=32000, hidden_size=4096,
+                    intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                    num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=32768, rope_theta=1e6,
+                    sliding_window=None, router_aux_loss_coef=0.02, tie_word_embeddings=False)
+
+
+def imported(tmp_path, config, **values):
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    return import_model(tmp_path / "c.json", values=values or None).report
+
+
+def test_gemma_7b(tmp_path):
+    # d=3072, 16 heads of head_dim 256 (16·256 = 4096 wide, not d): q, k, v 3072·4096 and o 4096·3072,
+    # 12,582,912 each: 50,331,648; MLP 3·3072·24576 = 226,492,416; norms 6,144: 276,830,208 per layer;
+    # x28 = 7,751,245,824; + embed 256000·3072 = 786,432,000 (the head tied to it) + 3,072 = 8,537,680,896
+    report = imported(tmp_path, GEMMA_7B)
+    assert report.value(report.total.params) == 8_537_680_896
+
+
+def test_gemma_2b_multi_query(tmp_path):
+    # d=2048, 8 heads of 256 (= d / h), one kv head: q, o 2048² = 4,194,304 each, k, v 2048·256 = 524,288 each:
+    # 9,437,184; MLP 3·2048·16384 = 100,663,296; norms 4,096: 110,104,576 per layer; x18 = 1,981,882,368;
+    # + embed 256000·2048 = 524,288,000 + 2,048 = 2,506,172,416
+    report = imported(tmp_path, GEMMA_2B)
+    assert report.value(report.total.params) == 2_506_172_416
+
+
+def test_a_tiny_gemma_by_hand(tmp_path):
+    config = dict(model_type="gemma", architectures=["GemmaForCausalLM"], vocab_size=11, hidden_size=8,
+                  intermediate_size=6, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=6)
+    # q 8·12 = 96, k, v 8·6 = 48 each, o 12·8 = 96: 288; MLP 3·8·6 = 144; norms 2·8 = 16: 448 per layer; x2 = 896;
+    # + embed 11·8 = 88 (tied: once) + the final norm 8 = 992
+    report = imported(tmp_path, config, T=5)
+    assert report.value(report.total.params) == 992
+    # the embedding scale sqrt(8): one multiply per element of (T, d) = 5·8 = 40, nothing else
+    row = report.layers["embed_scale"]
+    assert row.type == "Rescaling" and row.spec.scale == 8 ** 0.5 and report.value(row.counts.flops) == 40
+    # Gemma's norms are x / rms · (1 + w): scale_plus_one, the same count
+    assert report.layers["norm"].spec.scale_plus_one
+    # GemmaMLP: gelu_pytorch_tanh, the tanh approximation (the default hidden_act)
+    assert "gelu_tanh" in {getattr(r.spec, "activation", None) for r in report.layers.values()}
+    # attention_bias: q 12, k 6, v 6, o 8 = 32 biases per layer, 64 more
+    biased = imported(tmp_path, config | {"attention_bias": True})
+    assert biased.value(biased.total.params) == 992 + 64
+
+
+def test_mixtral_8x7b_total_and_active(tmp_path):
+    # d=4096, kv 8 of 32 heads (hd 128): attention 2·4096² + 2·4096·1024 = 41,943,040; router 4096·8 = 32,768;
+    # 8 experts of 3·4096·14336 = 176,160,768: 1,409,286,144; norms 8,192: 1,451,270,144 per layer;
+    # x32 = 46,440,644,608; + embed and the untied head 2·32000·4096 = 262,144,000 + 4,096 = 46,702,792,704.
+    # Active: 2 experts of 8, 352,321,536 per layer: 394,305,536; x32 = 12,617,777,152 + 262,148,096
+    # = 12,879,925,248 (specs/llm/mixtral.yaml's figures)
+    report = imported(tmp_path, MIXTRAL_8X7B)
+    assert report.value(report.total.params) == 46_702_792_704
+    assert report.value(report.active_params) == 12_879_925_248
+
+
+def test_a_tiny_mixtral_by_hand(tmp_path):
+    config = dict(model_type="mixtral", architectures=["MixtralForCausalLM"], vocab_size=13, hidden_size=8,
+                  intermediate_size=4, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                  num_local_experts=3, num_experts_per_tok=2)
+    # attention 4·8² = 256; router 8·3 = 24; 3 experts of 3·8·4 = 96: 288; norms 16: 584 per layer; x2 = 1,168;
+    # + embed 13·8 and head 13·8 = 208 + the final norm 8 = 1,384. Active: 2 experts, 192: 488 per layer;
+    # x2 = 976 + 216 = 1,192
+    report = imported(tmp_path, config)
+    assert report.value(report.total.params) == 1_384
+    assert report.value(report.active_params) == 1_192
+    # the MLP of each of the N layers: MixtralSparseMoeBlock, the router's top 2 of 3 renormalized
+    moe = report.layers["layers.each.mlp"]
+    assert moe.type == "MixtureOfExperts" and moe.spec.normalize_top_k and moe.spec.activation == "silu"
+    assert {s.name: s.default for s in report.symbols if s.name in ("E", "k")} == {"E": 3, "k": 2}
+
+
 @pytest.mark.parametrize(("config", "field"), [
-    ({"model_type": "mixtral"}, "mixture of experts"),
-    ({"model_type": "bert"}, "BERT is not read yet"),
     ({"model_type": "t5"}, "supported: llama, mistral"),
-    ({"model_type": "gemma", "hidden_act": "silu"}, "sqrt\\(hidden_size\\)"),
+    ({"model_type": "gemma", "use_bidirectional_attention": True}, "use_bidirectional_attention"),
+    ({"model_type": "gemma", "hidden_act": "gelu_fast"}, "hidden_act.*gelu_fast"),
+    ({"model_type": "mixtral", "router_jitter_noise": 0.01}, "router_jitter_noise.*training"),
+    ({"model_type": "mixtral", "output_router_logits": True}, "output_router_logits.*load-balancing"),
+    ({"model_type": "mixtral", "num_experts_per_tok": 9}, "num_experts_per_tok.*exceeds num_local_experts 8"),
+    ({"model_type": "mixtral", "num_local_experts": 0}, "num_local_experts.*positive integer"),
     ({"model_type": "llama", "num_key_value_heads": 5}, "num_key_value_heads.*does not divide"),
     ({"model_type": "llama", "hidden_size": -4}, "hidden_size.*positive integer"),
     ({"model_type": "llama", "num_local_experts": 8}, "num_local_experts"),
@@ -94,11 +180,11 @@ def test_refusals_name_the_field(tmp_path, config, field):
 
 
 def test_cli_exit_2_and_nothing_written(tmp_path):
-    (tmp_path / "c.json").write_text(json.dumps({"model_type": "mixtral"}))
+    (tmp_path / "c.json").write_text(json.dumps({"model_type": "mixtral", "router_jitter_noise": 0.1}))
     out = tmp_path / "m.yaml"
     run = subprocess.run([sys.executable, "-m", "analyzer", "convert", str(tmp_path / "c.json"), "-o", str(out)],
                          capture_output=True, text=True)
-    assert run.returncode == 2 and "mixtral" in run.stderr and not out.exists()
+    assert run.returncode == 2 and "router_jitter_noise" in run.stderr and not out.exists()
 
 
 def test_convert_writes_a_spec_that_reads_back(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.importers.document import LayerDoc, ModelImportError, SpecDocument, SymbolDoc, flow
+from analyzer.importers.hf_bert import build_bert
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 DEFAULT_THETA = 10_000.0  # RotaryEmbeddingConfigMixin.default_theta (modeling_rope_utils.py)
@@ -43,7 +44,13 @@ QWEN2 = dict(vocab_size=151936, hidden_size=4096, intermediate_size=22016, num_h
              max_window_layers=28, layer_types=None)
 GEMMA = dict(vocab_size=256000, hidden_size=3072, intermediate_size=24576, num_hidden_layers=28,
              num_attention_heads=16, num_key_value_heads=16, head_dim=256, hidden_act="gelu_pytorch_tanh",
-             max_position_embeddings=8192, rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False)
+             max_position_embeddings=8192, rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
+             use_bidirectional_attention=None)
+MIXTRAL = dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+               num_attention_heads=32, num_key_value_heads=8, head_dim=None, hidden_act="silu",
+               max_position_embeddings=4096 * 32, rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=None,
+               num_experts_per_tok=2, num_local_experts=8, output_router_logits=False, router_aux_loss_coef=0.001,
+               router_jitter_noise=0.0)
 PHI3 = dict(vocab_size=32064, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
             num_attention_heads=32, num_key_value_heads=None, hidden_act="silu", max_position_embeddings=4096,
             rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=None)
@@ -54,6 +61,12 @@ GPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=1
             activation_function="gelu_new", layer_norm_epsilon=1e-5, scale_attn_weights=True,
             scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False, add_cross_attention=False,
             tie_word_embeddings=True)
+# BertConfig's fields, chunk_size_feed_forward PreTrainedConfig's; position_embedding_type is no field of 5.25's
+# BertConfig (its attention has absolute positions only): read to refuse an older config's relative_key
+BERT = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+            hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
+            is_decoder=False, add_cross_attention=False, tie_word_embeddings=True, chunk_size_feed_forward=0,
+            position_embedding_type="absolute")
 # Fields of other model families that change the architecture; refused wherever they appear with a value.
 FOREIGN = ("num_local_experts", "num_experts", "num_experts_per_tok", "moe_intermediate_size", "attn_logit_softcapping",
            "final_logit_softcapping", "use_qk_norm", "qk_layernorm", "cross_attention_layers")
@@ -140,8 +153,9 @@ def read_config(data: dict[str, Any], source: str) -> Config:
     config = Config(source, model_type, values, set(data))
     for key in FOREIGN:
         if key in data and key not in defaults and data[key] not in (None, False, 0, []):
-            raise config.error(key, f"{json.dumps(data[key])}: not modelled for {model_type} (mixture of experts, "
-                               "logit soft-capping and q/k norms of other families are not read from a config yet)")
+            raise config.error(key, f"{json.dumps(data[key])}: not modelled for {model_type} (mixture of experts "
+                               "outside mixtral, logit soft-capping and q/k norms of other families are not read "
+                               "from a config yet)")
     return config
 
 
@@ -207,17 +221,22 @@ class Sizes:
     head_dim: int | None  # None: d_model / h
     lm_head: bool
     tied: bool
+    experts: tuple[int, int] | None = None  # a mixture of experts: (num_local_experts, num_experts_per_tok)
 
     def symbols(self) -> list[SymbolDoc]:
+        inner = "each expert's MLP width (intermediate_size)" if self.experts else "MLP width (intermediate_size)"
         rows = [SymbolDoc("T", min(4096, self.positions), "sequence length (tokens)"),
                 SymbolDoc("N", self.layers, "decoder layers (num_hidden_layers)"),
                 SymbolDoc("d_model", self.width, "model width (hidden_size)"),
-                SymbolDoc("I", self.inner, "MLP width (intermediate_size)"),
+                SymbolDoc("I", self.inner, inner),
                 SymbolDoc("h", self.heads, "query heads (num_attention_heads)"),
                 SymbolDoc("kv", self.kv_heads, "key/value heads (num_key_value_heads; must divide h)"),
                 SymbolDoc("V", self.vocab, "vocabulary (vocab_size)")]
         if self.head_dim is not None:
             rows.append(SymbolDoc("hd", self.head_dim, "head_dim (not hidden_size / num_attention_heads)"))
+        if self.experts is not None:
+            rows += [SymbolDoc("E", self.experts[0], "experts (num_local_experts)"),
+                     SymbolDoc("k", self.experts[1], "experts per token (num_experts_per_tok; at most E)")]
         return rows
 
     @property
@@ -268,13 +287,16 @@ def decoder_spec(config: Config, sizes: Sizes, block: list[str], norm: str, embe
 
 
 def llama_family(config: Config, *, qkv_bias: bool, o_bias: bool, mlp_bias: bool, window: int | None,
-                 plus_one: bool = False, default_theta: float = DEFAULT_THETA,
-                 comments: tuple[str, ...] = ()) -> tuple[str, Sizes]:
-    """Llama, Mistral, Qwen2, Gemma, Phi3: pre-norm RMSNorm, GQA with rotary, gated MLP, untied or tied head."""
+                 plus_one: bool = False, default_theta: float = DEFAULT_THETA, comments: tuple[str, ...] = (),
+                 embedding_scale: float | None = None,
+                 experts: tuple[int, int] | None = None) -> tuple[str, Sizes]:
+    """Llama, Mistral, Qwen2, Gemma, Phi3, Mixtral: pre-norm RMSNorm, GQA with rotary, gated MLP (Mixtral: a
+    mixture of `experts` = (E, k) gated MLPs), untied or tied head; `embedding_scale`: the token embeddings
+    multiplied by it (Gemma's sqrt(hidden_size))."""
     heads, kv, hd = attention_sizes(config)
     sizes = Sizes(config.size("num_hidden_layers"), config.size("hidden_size"), config.size("intermediate_size"),
                   heads, kv, config.size("vocab_size"), config.size("max_position_embeddings"), hd, head(config),
-                  config.flag("tie_word_embeddings"))
+                  config.flag("tie_word_embeddings"), experts)
     theta, factor = rope(config, default_theta)
     eps = config.epsilon("rms_norm_eps")
     norm = dict(type="RMSNormalization", epsilon=eps, **({"scale_plus_one": True} if plus_one else {}))
@@ -297,9 +319,16 @@ def llama_family(config: Config, *, qkv_bias: bool, o_bias: bool, mlp_bias: bool
              layer_line(type="Add", name="attention_residual", inputs=["x", "self_attn"]),
              layer_line(name="post_attention_layernorm", **norm),
              layer_line(type="GatedMLP", name="mlp", intermediate_dim="I",
-                        activation=config.activation("hidden_act"), use_bias=mlp_bias),
+                        activation=config.activation("hidden_act"), use_bias=mlp_bias) if experts is None else
+             layer_line(type="MixtureOfExperts", name="mlp", num_experts="E", experts_per_token="k",
+                        intermediate_dim="I", activation=config.activation("hidden_act"), use_bias=mlp_bias),
              layer_line(type="Add", name="mlp_residual", inputs=["attention_residual", "mlp"])]
-    return decoder_spec(config, sizes, block, layer_line(name="norm", **norm), comments=comments), sizes
+    embedding = None
+    if embedding_scale is not None:
+        embedding = [layer_line(type="ReversibleEmbedding", name="embed_tokens", input_dim="V", output_dim="d_model",
+                                inputs="input_ids"),
+                     layer_line(type="Rescaling", name="embed_scale", scale=embedding_scale)]
+    return decoder_spec(config, sizes, block, layer_line(name="norm", **norm), embedding, comments=comments), sizes
 
 
 def build_llama(config: Config) -> tuple[str, Sizes]:
@@ -334,13 +363,43 @@ def build_qwen2(config: Config) -> tuple[str, Sizes]:
 
 
 def build_gemma(config: Config) -> tuple[str, Sizes]:
+    """GemmaModel: the token embeddings times sqrt(hidden_size) (GemmaTextScaledWordEmbedding's embed_scale, a
+    Rescaling), GemmaRMSNorm's x / rms · (1 + w) (scale_plus_one), q/k/v/o with attention_bias, head_dim (256 by
+    default, not hidden_size / heads), the gated MLP without bias (gelu_pytorch_tanh: GeGLU), the head tied."""
     # __post_init__ turns the legacy hidden_act "gelu" into gelu_pytorch_tanh (the tanh approximation)
     if config.values["hidden_act"] == "gelu":
         config.values["hidden_act"] = "gelu_pytorch_tanh"
-    config.activation("hidden_act")
-    raise config.error("hidden_size", "GemmaModel scales the token embeddings by sqrt(hidden_size), an elementwise "
-                       "multiply that no nnspec layer type counts yet (the rest: RMSNormalization scale_plus_one, "
-                       "GroupedQueryAttention with head_dim, GatedMLP, tied head)")
+    if config.values["use_bidirectional_attention"]:  # GemmaAttention.is_causal = not it
+        raise config.error("use_bidirectional_attention", f"{json.dumps(config['use_bidirectional_attention'])} is "
+                           "not modelled: the decoder nnspec reads is causal (supported: null or false)")
+    bias = config.flag("attention_bias")
+    # embed_scale = hidden_size ** 0.5, a float; the count depends only on its not being 1 (docs/conventions.md,
+    # Rescaling), so it holds for any d_model set later
+    return llama_family(config, qkv_bias=bias, o_bias=bias, mlp_bias=False, window=None, plus_one=True,
+                        embedding_scale=config.size("hidden_size") ** 0.5,
+                        comments=("GemmaModel multiplies the token embeddings by sqrt(hidden_size) (embed_scale), "
+                                  "the Rescaling after embed_tokens.",))
+
+
+def build_mixtral(config: Config) -> tuple[str, Sizes]:
+    """MixtralModel: Mistral's decoder with each MLP a MixtralSparseMoeBlock (a router over num_local_experts
+    experts, the top num_experts_per_tok per token renormalized to sum 1, each expert a gated MLP, no bias)."""
+    experts, per_token = config.size("num_local_experts"), config.size("num_experts_per_tok")
+    if per_token > experts:
+        raise config.error("num_experts_per_tok", f"{per_token} exceeds num_local_experts {experts}")
+    jitter = config.values["router_jitter_noise"]
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or jitter != 0:
+        raise config.error("router_jitter_noise", f"{json.dumps(jitter)} is not modelled: in training mode the MoE "
+                           "input is multiplied by uniform noise, which nnspec's training step does not count "
+                           "(supported: 0; inference ignores it, so a copy of the config with 0 gives its inference "
+                           "counts)")
+    config.refuse_unless("output_router_logits", False, "with it every forward also computes the load-balancing "
+                         "loss over the router logits, which nnspec does not count (supported: false; "
+                         "router_aux_loss_coef only scales that loss)")
+    window = config.values["sliding_window"]  # every layer (create_sliding_window_causal_mask)
+    return llama_family(config, qkv_bias=False, o_bias=False, mlp_bias=False,
+                        window=None if window is None else config.size("sliding_window"),
+                        experts=(experts, per_token))
 
 
 def build_phi3(config: Config) -> tuple[str, Sizes]:
@@ -419,16 +478,13 @@ MODEL_TYPES: dict[str, tuple[dict[str, Any], Builder]] = {
     "mistral": (MISTRAL, build_mistral),
     "qwen2": (QWEN2, build_qwen2),
     "gemma": (GEMMA, build_gemma),
+    "mixtral": (MIXTRAL, build_mixtral),
     "phi3": (PHI3, build_phi3),
     "phi": (PHI, build_phi),
     "gpt2": (GPT2, build_gpt2),
+    "bert": (BERT, build_bert),
 }
-REFUSED_TYPES = {
-    "mixtral": "mixture of experts (num_local_experts, num_experts_per_tok) is not in nnspec's vocabulary yet "
-               f"(supported model types: {', '.join(MODEL_TYPES)})",
-    "bert": "BERT is not read yet: its pooler reads the first token and BertForMaskedLM's tied decoder has its own "
-            f"bias, neither expressed exactly by the spec types yet (supported: {', '.join(MODEL_TYPES)})",
-}
+REFUSED_TYPES: dict[str, str] = {}  # model types recognised but refused, with the reason
 
 
 @dataclass

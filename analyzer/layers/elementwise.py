@@ -1,8 +1,13 @@
-"""Lambda layers restricted to named elementwise math functions.
+"""Elementwise layers: Lambda restricted to named math functions, and Rescaling.
 
 A Keras Lambda wraps arbitrary Python; a spec names the function instead
 (`function: cos`), from the fixed list below, so nothing in a spec runs as code.
 Each function counts 1 FLOP per element, under 'other'.
+
+Rescaling (Keras' keras.layers.Rescaling, Gemma's sqrt(hidden_size) embedding scale): y = x · scale + offset,
+1 FLOP per element for the multiply when scale != 1 and 1 for the add when offset != 0, under 'other'; a
+multiply by exactly 1 or an add of exactly 0 leaves every element as it is, so it is no arithmetic (and the
+torch export does not run it).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape
 from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
 from analyzer.layers.registry import counted_as, register, saves_as, trains_as
-from analyzer.symbolic import product
+from analyzer.spec.fields import Real
+from analyzer.symbolic import ZERO, product
 
 if TYPE_CHECKING:
     from analyzer.export.plan import LayerPlan
@@ -92,3 +98,74 @@ def saves_elementwise(ctx: saved.SaveContext) -> saved.Saves:
 
 
 saves_as("Lambda", rule=saves_elementwise)
+
+
+# -- Rescaling: y = x · scale + offset (keras.layers.Rescaling) --
+
+class Rescaling(LayerSpec):
+    """Keras' Rescaling with a number for `scale` and `offset` (Keras also takes an array for a per-channel scale:
+    not read)."""
+
+    type: Literal["Rescaling"]
+    scale: Real
+    offset: Real = 0.0
+
+
+def rescaling_ops(spec: Rescaling) -> tuple[str, ...]:
+    """The aten ops the torch export runs: x * scale unless scale is 1, + offset unless offset is 0."""
+    return (("aten::mul",) if spec.scale != 1 else ()) + (("aten::add",) if spec.offset != 0 else ())
+
+
+@register(Rescaling)
+def rescaling(layer: Rescaling, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
+    (shape,) = inputs
+    return LayerResult(shape, other=len(rescaling_ops(layer)) * product(shape))
+
+
+def fvcore_rescaling(row: LayerRow) -> tools.Outcome:
+    """x * scale and x + offset trace to aten::mul and aten::add, both unsupported (neither runs when scale is 1 and
+    offset 0: nothing to skip)."""
+    return tools.fvcore_outcome(ZERO, tools.fvcore_unsupported(rescaling_ops(row.spec)))
+
+
+def thop_rescaling(row: LayerRow) -> sympy.Expr:
+    """torch_modules.elementwise.Rescaling is not in thop's `register_hooks` (profile: "Cannot find rule for ...
+    Treat it as zero Macs"), and its * + operators are no modules: 0."""
+    return ZERO
+
+
+def ptflops_rescaling(row: LayerRow) -> sympy.Expr:
+    """torch_modules.elementwise.Rescaling is not in `MODULES_MAPPING`; `TENSOR_OPS_MAPPING` patches torch.mul,
+    Tensor.mul, torch.add, ..., not the * + operators (Tensor.__mul__, __add__) the module uses: 0."""
+    return ZERO
+
+
+counted_as("Rescaling", torch=tools.torch_no_formula, thop=thop_rescaling, ptflops=ptflops_rescaling,
+           fvcore=fvcore_rescaling)
+
+
+@TORCH_BUILDERS.register("Rescaling")
+@KERAS_BUILDERS.register("Rescaling")
+def rescaling_builder(layer: Rescaling, plan: LayerPlan) -> Construct:
+    """keras.layers.Rescaling, or torch_modules' Rescaling: the same arguments."""
+    return Construct.of("Rescaling", scale=layer.scale, offset=layer.offset)
+
+
+def train_rescaling(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> train.Backward:
+    """dL/dx of y = s·x + o is s·g: one multiply per element, none when s is 1 (g passes as it is); no weights."""
+    return train.Backward(grad_input=batch * product(row.output_shape) if row.spec.scale != 1 else ZERO)
+
+
+trains_as("Rescaling", rule=train_rescaling)
+
+
+def saves_rescaling(ctx: saved.SaveContext) -> saved.Saves:
+    """x * scale (mul.Scalar: mul_tensor_backward(grad, scale) keeps the number, no tensor) and x + offset
+    (add.Scalar) keep nothing; with neither (scale 1, offset 0) the output is the input itself."""
+    x = ctx.inputs[0]
+    if not rescaling_ops(ctx.spec):
+        return saved.Saves(layout=x.layout, alias=0)
+    return saved.Saves((), x.layout.dense())
+
+
+saves_as("Rescaling", rule=saves_rescaling)

@@ -94,6 +94,13 @@ class GQASizes:
     biases: tuple[bool, bool, bool, bool]
     qk_norm: bool
     cached: sympy.Expr = ZERO  # past tokens whose keys and values come from the cache (--phase decode: P)
+    window: sympy.Expr | None = None  # sliding_window
+
+    @property
+    def cached_keys(self) -> sympy.Expr:
+        """The cached keys a decode step reads: P, or min(P, W - 1) in a window, which is all a window's cache keeps
+        (transformers' DynamicSlidingWindowLayer keeps the last W - 1 tokens)."""
+        return self.cached if self.window is None or self.cached == 0 else sympy.Min(self.cached, self.window - 1)
 
     def linears(self) -> list[Linear]:
         """The four nn.Linear projections of the export: query, key, value, output."""
@@ -174,7 +181,7 @@ def grouped_query_attention(layer: GroupedQueryAttention, inputs: list[Shape], c
                           f"length {render(tv)}")
     s = GQASizes(tq, tv, query[1], key[1], value[1], layer.output_dim if layer.output_dim is not None else query[1],
                  heads, kv_heads, layer.head_dim, rotary_features(layer, ctx), scores_per_head(layer, tq, tv, cached),
-                 biases(layer, ctx.use_bias), layer.qk_norm, cached)
+                 biases(layer, ctx.use_bias), layer.qk_norm, cached, layer.sliding_window)
     return gqa_result(s)
 
 
@@ -203,7 +210,7 @@ def row_gqa_sizes(row: LayerRow) -> GQASizes:
     return GQASizes(query[0], value[0], query[1], key[1], value[1], row.output_shape[1], spec.num_query_heads,
                     spec.num_key_value_heads, spec.head_dim, rotary_features(spec, None),
                     scores_per_head(spec, query[0], value[0], row.cached), counted_biases(row, declared), spec.qk_norm,
-                    row.cached)
+                    row.cached, spec.sliding_window)
 
 
 def counted_biases(row: LayerRow, declared: tuple[bool, bool, bool, bool]) -> tuple[bool, bool, bool, bool]:
@@ -222,8 +229,9 @@ def counted_biases(row: LayerRow, declared: tuple[bool, bool, bool, bool]) -> tu
 
 def full_products(s: GQASizes) -> sympy.Expr:
     """MACs of the two torch.matmul of the export, over every Tq·Tv score (the mask is applied after); with a cache,
-    over the c + Tv keys (transformers' eager attention on a DynamicCache)."""
-    return 2 * s.heads * s.tq * (s.tv + s.cached) * s.hd
+    over the c + Tv keys (transformers' eager attention on a DynamicCache), c = min(P, W - 1) in a sliding window
+    (its cache keeps no more)."""
+    return 2 * s.heads * s.tq * (s.tv + s.cached_keys) * s.hd
 
 
 def torch_gqa(row: LayerRow) -> sympy.Expr:
@@ -268,12 +276,12 @@ counted_as("GroupedQueryAttention", torch=torch_gqa, thop=thop_gqa, ptflops=ptfl
 def gqa_kv_cache(row: LayerRow) -> tuple[sympy.Expr, sympy.Expr]:
     """A causal attention keeps each token's keys and values, Hkv·hd each (after the rotary embedding, as
     transformers' cache does): per sample it writes 2·Hkv·hd·T for its T new tokens and reads 2·Hkv·hd·P cached
-    ones. A non-causal one (an encoder) keeps none."""
+    ones, min(P, W - 1) of them in a sliding window (all its cache keeps). A non-causal one (an encoder) keeps none."""
     spec = row.spec
     if not spec.causal:
         return ZERO, ZERO
     per_token = 2 * spec.num_key_value_heads * spec.head_dim
-    return per_token * row.input_shapes[1][0], per_token * row.cached
+    return per_token * row.input_shapes[1][0], per_token * row_gqa_sizes(row).cached_keys
 
 
 caches_as("GroupedQueryAttention", rule=gqa_kv_cache)
@@ -404,7 +412,9 @@ KERAS_BUILDERS.refuse("GatedMLP", "has no keras.layers counterpart (keras_hub bu
 class ReversibleEmbedding(LayerSpec):
     """keras_hub's ReversibleEmbedding (input_dim, output_dim, tie_weights, and its call's reverse). nnspec calls a
     layer once, so the reverse use is a layer of its own: `reverse: true` on (..., output_dim) gives the logits
-    (..., input_dim); with tie_weights it reads the table of the layer `tied_to` names (counted there, once)."""
+    (..., input_dim); with tie_weights it reads the table of the layer `tied_to` names (counted there, once).
+    use_bias (nnspec's, reverse only; keras_hub's layer has none): a bias of input_dim added to the logits, a
+    parameter of this layer even when the table is tied (BERT's MLM decoder: cls.predictions.bias)."""
 
     type: Literal["ReversibleEmbedding"]
     input_dim: Size  # vocabulary
@@ -412,6 +422,7 @@ class ReversibleEmbedding(LayerSpec):
     tie_weights: StrictBool = True
     reverse: StrictBool = False
     tied_to: StrictStr | None = None
+    use_bias: StrictBool = False
 
 
 @register(ReversibleEmbedding)
@@ -421,6 +432,8 @@ def reversible_embedding(layer: ReversibleEmbedding, inputs: list[Shape], ctx: L
     if not layer.reverse:
         if layer.tied_to is not None:
             ctx.fail("tied_to is for the reverse use (reverse: true): the forward lookup holds the table", "tied_to")
+        if layer.use_bias:
+            ctx.fail("use_bias is for the reverse use (reverse: true): the lookup adds no bias", "use_bias")
         return LayerResult((*shape, width), trainable_params=vocab * width)
     if layer.tie_weights and layer.tied_to is None:
         ctx.fail("reverse: true with tie_weights needs tied_to: the name of the embedding whose table it reads",
@@ -433,16 +446,21 @@ def reversible_embedding(layer: ReversibleEmbedding, inputs: list[Shape], ctx: L
                       f"{render(shape[-1])}", "inputs", violation=f"input features {render(shape[-1])} differ from "
                       f"output_dim {render(width)}")
     outputs = product(shape[:-1]) * vocab
-    return LayerResult((*shape[:-1], vocab), trainable_params=ZERO if layer.tie_weights else vocab * width,
-                       macs=outputs * width, dot=outputs * (2 * width - 1))
+    b = ctx.use_bias(layer.use_bias)
+    return LayerResult((*shape[:-1], vocab),
+                       trainable_params=(ZERO if layer.tie_weights else vocab * width) + (vocab if b else ZERO),
+                       macs=outputs * width, dot=outputs * (2 * width - 1), bias=outputs if b else ZERO)
 
 
 def reverse_linear(row: LayerRow) -> Linear:
-    return Linear(ONE, product(row.input_shapes[0][:-1]), row.spec.output_dim, row.spec.input_dim, False)
+    """The reverse use as one linear map of the table; its bias as counted (the spec's, or --bias on / off)."""
+    return Linear(ONE, product(row.input_shapes[0][:-1]), row.spec.output_dim, row.spec.input_dim,
+                  row.counts.bias != 0)
 
 
 def torch_reversible(row: LayerRow) -> sympy.Expr:
-    """Reverse: F.linear / nn.Linear, `mm_flop`, 2 per MAC. The lookup (aten::embedding): no formula, 0."""
+    """Reverse: F.linear / nn.Linear, `mm_flop` (`addmm_flop` with a bias: the product only), 2 per MAC. The lookup
+    (aten::embedding): no formula, 0."""
     return 2 * reverse_linear(row).macs if row.spec.reverse else ZERO
 
 
@@ -454,15 +472,16 @@ def thop_reversible(row: LayerRow) -> sympy.Expr:
 
 
 def ptflops_reversible(row: LayerRow) -> sympy.Expr:
-    """Untied reverse: nn.Linear's `linear_flops_counter_hook` (MACs; no bias). Tied (TiedLMHead, F.linear on a
-    buffer): 0, ptflops 0.7.5's `patch_functional` leaves F.linear unpatched (the line is commented out). The
-    lookup: nn.Embedding is not in `MODULES_MAPPING`, 0."""
+    """Untied reverse: nn.Linear's `linear_flops_counter_hook` (MACs, plus the outputs with a bias). Tied
+    (TiedLMHead, F.linear on a buffer, its bias too): 0, ptflops 0.7.5's `patch_functional` leaves F.linear
+    unpatched (the line is commented out). The lookup: nn.Embedding is not in `MODULES_MAPPING`, 0."""
     spec = row.spec
-    return reverse_linear(row).macs if spec.reverse and not spec.tie_weights else ZERO
+    return tools.ptflops_linear(reverse_linear(row)) if spec.reverse and not spec.tie_weights else ZERO
 
 
 def fvcore_reversible(row: LayerRow) -> sympy.Expr:
-    """Reverse: aten::linear, `linear_flop_jit` (MACs). The lookup: aten::embedding, no arithmetic, 0."""
+    """Reverse: aten::linear, `linear_flop_jit` (MACs; the bias, an argument of the same op, not counted). The
+    lookup: aten::embedding, no arithmetic, 0."""
     return reverse_linear(row).macs if row.spec.reverse else ZERO
 
 
@@ -475,9 +494,10 @@ def torch_reversible_builder(layer: ReversibleEmbedding, plan: LayerPlan) -> Con
     vocab, width = plan.int(layer.input_dim), plan.int(layer.output_dim)
     if not layer.reverse:
         return Construct.of("Embedding", input_dim=vocab, output_dim=width)
+    bias = plan.use_bias(layer.use_bias)
     if layer.tie_weights:
-        return Construct.of("TiedLMHead", input_dim=vocab, output_dim=width)
-    return Construct.of("Dense", in_features=width, units=vocab, use_bias=False, activation=None)
+        return Construct.of("TiedLMHead", input_dim=vocab, output_dim=width, use_bias=bias)
+    return Construct.of("Dense", in_features=width, units=vocab, use_bias=bias, activation=None)
 
 
 KERAS_BUILDERS.refuse("ReversibleEmbedding", "is keras_hub's layer, not keras.layers' (and a tied table is shared "
