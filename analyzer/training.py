@@ -156,9 +156,12 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             layers[name] = LayerStep(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
             continue
         per_input = tuple(requires[i.partition(":")[0]] for i in row.inputs)
+        tied_to = getattr(row.spec, "tied_to", None)
         needs = Needs(input=any(per_input), weights=trainable != 0, inputs=per_input,
                       outputs=tuple(f"{name}:{i}" in gradient_outputs for i in range(len(row.output_shapes)))
-                      if row.more_outputs else ())
+                      if row.more_outputs else (),
+                      tied_weights=tied_to is None or (tied_to not in frozen_rows
+                                                       and report.layers[tied_to].counts.trainable_params != 0))
         requires[name] = needs.input or needs.weights
         needs_of[name] = needs
         rule = (TORCH_TRAINING if convention == "torch" else TRAINING).get(row.type)

@@ -96,6 +96,20 @@ def test_tied_lm_head():
     assert (torch_head["grad_input"], torch_head["grad_weight"]) == (336, 0)
 
 
+def test_tied_lm_head_of_a_frozen_embedding_computes_no_table_gradient():
+    # ids (3,) -> embed (frozen) -> Dense 4 -> 4 (trains) -> the tied head: B = 2, R = 6 rows
+    report = run([3], [{"type": "ReversibleEmbedding", "name": "embed", "input_dim": 7, "output_dim": 4},
+                       {"type": "Dense", "name": "d", "units": 4},
+                       {"type": "ReversibleEmbedding", "name": "head", "input_dim": 7, "output_dim": 4,
+                        "reverse": True, "tied_to": "embed"}])
+    head = step_values(training_step(report, batch=2, frozen=("embed",)), "head")
+    # the head still passes dL/dx to d: 24 of 7 terms, 24·13 = 312; the frozen table gets no gradient here either
+    assert (head["grad_input"], head["grad_weight"], head["grad_other"], head["optimizer"]) == (312, 0, 0, 0)
+    trained = step_values(training_step(report, batch=2), "head")
+    assert trained["grad_other"] == 28 * 11 + 28  # as test_tied_lm_head: the table's 308, summed into the lookup's
+    assert step_values(training_step(report, batch=2, frozen=("embed",)), "embed")["grad_weight"] == 0
+
+
 def test_untied_lm_head():
     head = step_values(training_step(lm(tied=False), batch=2), "head")
     assert (head["grad_input"], head["grad_weight"], head["grad_other"]) == (312, 308, 0)

@@ -36,6 +36,8 @@ class Needs:
     # per output (a layer with several: return_state): does a gradient arrive at it (read by a later layer, or a
     # model output); empty: every output
     outputs: tuple[bool, ...] = ()
+    # a layer reading another layer's weights (a tied LM head, `tied_to`): do those train (not frozen)
+    tied_weights: bool = True
 
     def input_needs(self, index: int) -> bool:
         return self.inputs[index] if self.inputs else self.input

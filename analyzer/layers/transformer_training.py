@@ -140,8 +140,8 @@ def train_reversible(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> 
     """The lookup: Embedding's rule, a scatter of B·S·d adds into the zeroed table, no gradient for the ids. In
     reverse (R = B·positions rows, V logits of d terms): dL/dx R·d·(2V - 1); dL/dW V·d·(2R - 1). Tied, the table
     is the embedding's parameter (0 params on this row): its gradient here is still computed, and summed into the
-    lookup's, V·d adds, both under grad other (the optimizer counts the table once, on the embedding). With a
-    bias (this row's parameter, tied or not): dL/db, V sums of R, grad weight."""
+    lookup's, V·d adds, both under grad other (the optimizer counts the table once, on the embedding); none when
+    that embedding is frozen. With a bias (this row's parameter, tied or not): dL/db, V sums of R, grad weight."""
     spec = row.spec
     if not spec.reverse:
         return train.Backward(grad_weight=batch * product(row.output_shape), no_gradient=NO_IDS_GRADIENT)
@@ -151,7 +151,8 @@ def train_reversible(row: LayerRow, batch: sympy.Symbol, needs: train.Needs) -> 
     table = train.dot_product_gradients(vocab * width, rows)
     bias = train.bias_gradient(vocab, rows, linear.bias)
     if spec.tie_weights:
-        return train.Backward(grad_input=grad_input, grad_weight=bias, grad_other=table + vocab * width)
+        return train.Backward(grad_input=grad_input, grad_weight=bias,
+                              grad_other=table + vocab * width if needs.tied_weights else ZERO)
     return train.Backward(grad_input=grad_input, grad_weight=table + bias)
 
 
