@@ -42,6 +42,7 @@ def analyze_spec(spec: Spec, bias: str = "spec", kv_cache: sympy.Expr | None = N
         ctx = LayerContext(entry.name, entry.type, entry.location, defaults, bias, field_locations=entry.field_locations,
                            kv_cache=kv_cache)
         _require_pending_sizes(entry.pending, ctx)
+        _check_tied_to(entry.spec, rows, ctx)
         sources = wiring[entry.name]
         result: LayerResult = LAYERS[entry.type].handler(entry.spec, [shapes[s] for s in sources], ctx)
         several = len(result.output_shapes) > 1
@@ -72,6 +73,27 @@ def analyze_spec(spec: Spec, bias: str = "spec", kv_cache: sympy.Expr | None = N
                     phase="prefill" if kv_cache is None else "decode")
     report.check_magnitudes(formulas=True)
     return report
+
+
+def _check_tied_to(layer: object, rows: dict[str, LayerRow], ctx: LayerContext) -> None:
+    """A tied LM head (`tied_to`) reads the table of an earlier embedding lookup of the same vocabulary and width:
+    its params are counted there, and its gradient (training) trains only if that layer does."""
+    tied_to = getattr(layer, "tied_to", None)
+    if tied_to is None:
+        return
+    target = rows.get(tied_to)
+    if target is None or target.type == "InputLayer":
+        ctx.fail(f"tied_to '{tied_to}' names no earlier layer (the embedding whose table this head reads must come "
+                 "before it)", "tied_to")
+    if target.type != "ReversibleEmbedding" or target.spec.reverse:
+        ctx.fail(f"tied_to '{tied_to}' is a {target.type}{' in reverse' if target.type == 'ReversibleEmbedding' else ''}"
+                 ", not an embedding lookup (a ReversibleEmbedding without reverse) whose table this head could read",
+                 "tied_to")
+    for field in ("input_dim", "output_dim"):
+        mine, theirs = getattr(layer, field), getattr(target.spec, field)
+        if sympy.expand(sympy.sympify(mine) - sympy.sympify(theirs)) != 0:
+            ctx.fail(f"{field} {render(mine)} differs from the {field} {render(theirs)} of '{tied_to}', whose table "
+                     "this head reads", field)
 
 
 def _distinct(constraints: list[Constraint]) -> list[Constraint]:

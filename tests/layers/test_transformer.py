@@ -155,6 +155,21 @@ def test_reversible_embedding_counts_a_tied_table_once_and_its_matmul():
         run([7], [layers[0], {**layers[1], "tied_to": None}])
 
 
+def test_tied_to_must_name_an_earlier_lookup_of_the_same_table():
+    embed = {"type": "ReversibleEmbedding", "name": "embed", "input_dim": 50, "output_dim": 16}
+    head = {"type": "ReversibleEmbedding", "name": "head", "reverse": True, "tied_to": "embed", "input_dim": 50,
+            "output_dim": 16}
+    with pytest.raises(NNSpecError, match="tied_to 'embd' names no earlier layer") as error:
+        run([7], [embed, {**head, "tied_to": "embd"}])
+    assert error.value.layer == "head"
+    with pytest.raises(NNSpecError, match="tied_to 'd' is a Dense, not an embedding lookup"):
+        run([7], [embed, {"type": "Dense", "name": "d", "units": 16}, {**head, "tied_to": "d"}])
+    with pytest.raises(NNSpecError, match="input_dim 60 differs from the input_dim 50 of 'embed'"):
+        run([7], [embed, {**head, "input_dim": 60}])
+    with pytest.raises(NNSpecError, match="output_dim 8 differs"):
+        run([7], [embed, {"type": "Dense", "name": "d", "units": 8}, {**head, "output_dim": 8}])
+
+
 def test_position_embedding():
     # GPT-2's wpe at 1024 positions of 16: 16,384 params, a lookup; the add is its own layer
     report = run([["T", 16]], [{"type": "PositionEmbedding", "sequence_length": 1024}], {"T": 8})
