@@ -14,7 +14,11 @@ regularizers, constraints, dtype policies are dropped: they do not change the co
 model inputs, `output_layers` the outputs. A few classes map onto another spec type:
 ReLU / LeakyReLU / ELU layers become Activation, Keras 2's CuDNNGRU / CuDNNLSTM become
 GRU / LSTM with `cudnn_compatible: true`, a Lambda of a named math function (ops.cos)
-becomes `Lambda {function: cos}`. Anything else is refused, naming the layer and class.
+becomes `Lambda {function: cos}`. Keras 3's operations saved as layers (module keras.src.ops.numpy: Add,
+Subtract, Multiply, Divide) become the merge of that name (two tensors) or ScalarOp (a tensor and a number, the
+number read from the inbound node's args); a nested Sequential or Functional becomes a block of layers named
+`OUTER.INNER` (Keras' names), wired to the tensors it is called on. Anything else is refused, naming the layer
+and class.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from analyzer.errors import did_you_mean
 from analyzer.importers.document import InputDoc, LayerDoc, ModelImportError, SpecDocument, layer_name
 from analyzer.importers.symbols import ImportOptions, OpenDims
 from analyzer.layers import LAYERS
+from analyzer.layers.activations import NOT_ELEMENTWISE
 from analyzer.layers.elementwise import ElementwiseFunction
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -38,6 +43,9 @@ LAMBDA_FUNCTIONS = set(ElementwiseFunction.__args__)  # type: ignore[attr-define
 _COMMON = {"type", "name", "inputs", "description", "trainable"}
 _BROADCAST_FIELDS = {"kernel_size", "strides", "dilation_rate", "pool_size", "output_padding", "size"}
 _CONTAINERS = {"Functional", "Model", "Sequential"}
+# Keras 3 operations saved as layers (module keras.src.ops.numpy) with a number operand -> ScalarOp's op
+_SCALAR_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide",
+               "TrueDivide": "divide"}
 
 
 def read_keras_config(path: str | Path) -> dict[str, Any]:
@@ -181,13 +189,21 @@ class _KerasImporter:
                                  hint="build it first: model.build((None, ...)) or start it with keras.Input(...)")
             first_name = str(cfg.get("name") or first.get("name") or "")
             self.add_input(layer_name(f"{first_name}_input", "input_1") if first_name else "input_1", batch_shape)  # Keras' name
+        previous = self.doc.inputs[0].name
         for item in layers:
+            if isinstance(item, dict) and item.get("class_name") in _CONTAINERS:
+                raw = str(item.get("name") or (item.get("config") or {}).get("name") or "model")
+                previous = self.inline(item, [previous], layer_name(raw, "model"))[0]
+                continue
             doc = self.layer(item)
-            doc.inputs = None  # a chain: each layer takes the previous one (the first, the model input)
+            # a chain: each layer takes the previous one (the first, the model input)
+            doc.inputs = None if previous == (self.doc.layers[-1].name if self.doc.layers else
+                                              self.doc.inputs[0].name) else [previous]
             self.doc.layers.append(doc)
+            previous = doc.name
         if not self.doc.layers:
             raise self.error("a Sequential model with no layers besides its input")
-        self.doc.outputs = [self.doc.layers[-1].name]
+        self.doc.outputs = [previous]
 
     # ---- Functional ---------------------------------------------------------------------------
 
@@ -210,12 +226,7 @@ class _KerasImporter:
             if ref not in inputs_found:
                 raise self.error(f"model input '{ref}' is not an InputLayer")
             self.add_input(names[ref], inputs_found[ref])
-        for item in layers:
-            if item.get("class_name") == "InputLayer":
-                continue
-            doc = self.layer(item)
-            doc.inputs = [self._spec_ref(names, source, doc) for source in self.inbound(item, doc)]
-            self.doc.layers.append(doc)
+        self.wire(layers, names)
         outputs = _tensor_refs(config.get("output_layers"))
         if not outputs:
             raise self.error("the model config names no output_layers")
@@ -231,7 +242,97 @@ class _KerasImporter:
             if doc is None:
                 raise self.error(f"model output '{source}' is not a layer of the model")
             raise self.error(f"takes its input from '{source}', which is not a layer of the model", doc.name, doc.type)
-        return names[source] + colon + index
+        target = names[source]
+        if isinstance(target, list):  # a nested model: its outputs, in order
+            position = int(index or 0)
+            if position >= len(target):
+                raise self.error(f"takes output {position} of the nested model '{source}', which has {len(target)}")
+            return target[position]
+        return target + colon + index
+
+    def wire(self, layers: list[Any], names: dict[str, Any], prefix: str = "") -> None:
+        """The layers of a Functional model (or of a nested one, its layers' names after `prefix.`), each wired by its
+        inbound node; `names` maps Keras names to spec references (a nested model's name to its outputs)."""
+        for item in layers:
+            class_name = item.get("class_name")
+            if class_name == "InputLayer":
+                continue
+            raw = str(item.get("name") or item.get("config", {}).get("name"))
+            if class_name in _CONTAINERS:
+                probe = LayerDoc(str(class_name), names[raw])
+                sources = [self._spec_ref(names, source, probe) for source in self.inbound(item, probe)]
+                names[raw] = self.inline(item, sources, names[raw])
+                continue
+            if str(item.get("module") or "").startswith("keras.src.ops"):
+                doc = self.ops_layer(item, names[raw])
+            else:
+                doc = self.layer(item)
+                doc.name = names[raw]
+            doc.inputs = [self._spec_ref(names, source, doc) for source in self.inbound(item, doc)]
+            self.doc.layers.append(doc)
+
+    def inline(self, item: dict[str, Any], sources: list[str], prefix: str) -> list[str]:
+        """A Sequential or Functional model used as a layer: its layers join the model as a block, each named
+        `prefix.KERAS_NAME`, its inputs taking `sources`; returns its outputs as spec references."""
+        class_name = str(item.get("class_name"))
+        config = item.get("config") or {}
+        inner = config.get("layers")
+        if not isinstance(inner, list) or not inner:
+            raise self.error("is a nested model without layers", prefix, class_name)
+        if class_name == "Sequential":
+            previous = sources[0] if len(sources) == 1 else None
+            if previous is None:
+                raise self.error(f"is a nested Sequential called on {len(sources)} tensors", prefix, class_name)
+            for entry in inner:
+                if entry.get("class_name") == "InputLayer":
+                    continue
+                raw = str(entry.get("name") or (entry.get("config") or {}).get("name") or entry.get("class_name"))
+                name = f"{prefix}.{layer_name(raw, 'layer')}"
+                if entry.get("class_name") in _CONTAINERS:
+                    previous = self.inline(entry, [previous], name)[0]
+                    continue
+                doc = self.layer(entry)
+                doc.name, doc.inputs = name, [previous]
+                self.doc.layers.append(doc)
+                previous = name
+            return [previous]
+        names: dict[str, Any] = {}
+        input_refs = _refs(config.get("input_layers"))
+        for entry in inner:
+            raw = str(entry.get("name") or entry.get("config", {}).get("name"))
+            names[raw] = f"{prefix}.{layer_name(raw, f'layer_{len(names) + 1}')}"
+        if len(input_refs) != len(sources):
+            raise self.error(f"is a nested model of {len(input_refs)} inputs called on {len(sources)} tensors",
+                             prefix, class_name)
+        for ref, source in zip(input_refs, sources, strict=True):
+            names[ref] = source
+        self.wire(inner, names, prefix)
+        return [self._spec_ref(names, out) for out in _tensor_refs(config.get("output_layers"))]
+
+    def ops_layer(self, item: dict[str, Any], name: str) -> LayerDoc:
+        """A Keras 3 operation saved as a layer (class Add, Multiply, ... of keras.src.ops.numpy): of two tensors,
+        the merge layer of that name; of a tensor and a number, ScalarOp."""
+        class_name = str(item.get("class_name"))
+        nodes = item.get("inbound_nodes") or []
+        args = nodes[0].get("args") if len(nodes) == 1 and isinstance(nodes[0], dict) else None
+        op = _SCALAR_OPS.get(class_name)
+        if op is None or not isinstance(args, list) or len(args) != 2:
+            raise self.error(f"is the Keras operation {item.get('module')}.{class_name}, saved as a layer; nnspec "
+                             f"reads {', '.join(_SCALAR_OPS)} of a tensor and a number (or of two tensors)",
+                             name, class_name, hint="write this layer in the converted spec by hand")
+        tensors = [isinstance(a, dict) and a.get("class_name") == "__keras_tensor__" for a in args]
+        if all(tensors):
+            if class_name not in ("Add", "Subtract", "Multiply"):
+                raise self.error("divides two tensors; nnspec has no Divide merge layer", name, class_name)
+            return LayerDoc(class_name, name, {})
+        number = args[tensors.index(False)]
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            raise self.error(f"has the operand {number!r}, neither a tensor nor a number (an array is not read)",
+                             name, class_name)
+        fields: dict[str, Any] = {"op": op, "value": float(number)}
+        if tensors[1]:
+            fields["reverse"] = True  # the number is the left operand: 1.0 - x
+        return LayerDoc("ScalarOp", name, fields)
 
     def inbound(self, item: dict[str, Any], doc: LayerDoc) -> list[str]:
         nodes = item.get("inbound_nodes") or []
@@ -272,8 +373,8 @@ class _KerasImporter:
 
     def convert(self, class_name: str, config: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
         if class_name in _CONTAINERS:
-            raise self.error(f"is a nested model ('{class_name}'); nnspec imports one level of layers",
-                             name, class_name, hint="flatten it: build the outer model from the inner model's layers")
+            raise self.error(f"is a nested model ('{class_name}') inside a wrapper; nnspec imports a nested model "
+                             "only as a layer of its own", name, class_name)
         special = _SPECIAL.get(class_name)
         if special is not None:
             return special(self, config, name, class_name)
@@ -432,6 +533,8 @@ def _activation(importer: _KerasImporter, config: dict[str, Any], name: str, cla
         value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
     if not isinstance(value, str):
         raise importer.error(f"activation {value!r} is not a named activation", name, class_name)
+    if value in NOT_ELEMENTWISE:
+        raise importer.error(f"activation '{value}' {NOT_ELEMENTWISE[value]}", name, class_name)
     return "Activation", _trainable({"activation": value}, config)
 
 

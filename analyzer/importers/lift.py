@@ -14,7 +14,7 @@ spec (such a size shows up as an equality constraint on the symbols) and:
 
 Ambiguous cases (two different rewrites fit) are reported, not rewritten.
 
-Sizes that still fit once lifted (DAE's Dense(2*L) saved as Dense(256)) look like constants in
+Sizes that still fit once lifted (the old AMC DAE's Dense(2*L) saved as Dense(256)) look like constants in
 one file. Given the same model saved at other sizes (--other-size), fit_other_sizes fits each
 integer that differs between the files as an affine function of the symbols; in one file,
 size_hints only points at the sizes that might follow a symbol (docs/importers.md).
@@ -261,7 +261,7 @@ def _polynomial_kind(expr: sympy.Expr) -> str | None:
 
 # ---- exact mode: the same architecture saved at other sizes (--other-size) ----------------------
 #
-# One file cannot tell a size that follows L but still fits (DAE's Dense(2*L) saved as Dense(256) at
+# One file cannot tell a size that follows L but still fits (the old AMC DAE's Dense(2*L) saved as Dense(256) at
 # L = 128) from a true constant. Two files can: every integer that differs between them is fitted as
 # an affine function of the lifted symbols; one that is equal stays a constant.
 

@@ -19,9 +19,13 @@ Where is X counted?
   activations.py     Activation, Softmax, and every activation's cost (also fused `activation:`)
   merging.py         Add, Subtract, Multiply, Maximum, Minimum, Average, Concatenate
   reshaping.py       Reshape, Flatten, Permute, RepeatVector
-  elementwise.py     Lambda (cos, sin, ...)
+  elementwise.py     Lambda (cos, sin, ...), Rescaling
+  scalar_ops.py      ScalarOp (x + 3.0: Keras 3 ops saved as layers), LayerScale, CustomScaleLayer
+  preprocessing.py   Normalization (Keras' preprocessing layer)
+  moe.py             MixtureOfExperts (router, top-k, gated experts)
   regularization.py  Dropout, GaussianDropout, GaussianNoise
   sizes.py           size-field types (optional lists, padding / cropping pairs)
+  <family>_training.py, <family>_saved.py   a family's training and saved-activation rules, when long
 
 What the families build on:
   base.py            the spec base model, LayerResult, LayerContext

@@ -45,11 +45,37 @@ PER_ELEMENT_FLOPS: dict[str, int] = {
     "exponential": 1,  # exp(x)
     "sigmoid": 4,  # 1 / (1 + exp(-x)): negate, exp, add, divide
     "tanh": 5,  # (exp(2x) - 1) / (exp(2x) + 1): multiply, exp, subtract, add, divide
+    # keras.activations' other elementwise functions, at the defaults a named (string) activation uses, each from
+    # its formula in keras/src/activations/activations.py:
+    "hard_silu": 5,  # x * hard_sigmoid(x): hard_sigmoid's 4, a multiply
+    "hard_swish": 5,  # Keras' alias of hard_silu
+    "celu": 5,  # x >= 0 ? x : alpha*(exp(x/alpha) - 1): compare, divide, exp, subtract, multiply
+    "hard_tanh": 2,  # clip(x, -1, 1): two compares
+    "hard_shrink": 2,  # |x| > 0.5 ? x : 0: abs, compare
+    "soft_shrink": 3,  # x > 0.5 ? x - 0.5 : x < -0.5 ? x + 0.5 : 0: two compares, a subtract or add
+    "tanh_shrink": 6,  # x - tanh(x): tanh's 5, a subtract
+    "log_sigmoid": 5,  # log(sigmoid(x)): sigmoid's 4, log
+    "mish": 9,  # x * tanh(softplus(x)): softplus' 3, tanh's 5, a multiply
+    "sparse_plus": 5,  # x <= -1 ? 0 : x < 1 ? (x + 1)**2 / 4 : x: two compares, add, square, multiply
+    "sparse_sigmoid": 4,  # x <= -1 ? 0 : x >= 1 ? 1 : 0.5*(x + 1): two compares, add, multiply
+    "squareplus": 5,  # (x + sqrt(x**2 + 4)) / 2: square, add, sqrt, add, divide
 }
 ActivationName = Literal[
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "swish", "hard_sigmoid",
     "softplus", "softsign", "exponential", "sigmoid", "tanh", "softmax",
+    "hard_silu", "hard_swish", "celu", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink", "log_sigmoid",
+    "mish", "sparse_plus", "sparse_sigmoid", "squareplus",
 ]
+# keras.activations that are no per-element function of one tensor, so no `activation:` of a layer here: glu
+# halves its axis, log_softmax and sparsemax are per row (sparsemax sorts), threshold takes two arguments that a
+# named activation cannot pass. The Keras importer refuses them with this reason.
+NOT_ELEMENTWISE = {
+    "glu": "splits its axis in two halves (the output has half the features), so it is no elementwise activation",
+    "log_softmax": "is a function of a whole row (like softmax), which nnspec has no rule for yet",
+    "sparsemax": "is a function of a whole row that sorts it, which nnspec has no rule for",
+    "threshold": "needs its threshold and default_value arguments, which a named activation cannot pass",
+}
+
 
 
 def softmax_flops(n: sympy.Expr, rows: sympy.Expr) -> sympy.Expr:
@@ -180,12 +206,21 @@ ACTIVATION_SAVES: dict[str, tuple[str, ...]] = {
     "linear": (), "relu": ("y",), "relu6": ("x",), "leaky_relu": ("x",), "elu": ("x",), "selu": ("x",),
     "gelu": ("x",), "gelu_tanh": ("x",), "silu": ("x",), "swish": ("x",), "hard_sigmoid": ("t",), "softplus": ("x",),
     "softsign": ("x", "t"), "exponential": ("y",), "sigmoid": ("y",), "tanh": ("y",), "softmax": ("y",),
+    # hardswish, celu, hardtanh, hardshrink, softshrink, mish: their input; log_sigmoid its input (and a buffer of
+    # its size); tanhshrink (x - tanh(x)) the tanh's output. The three written as several ops (torch_modules/
+    # common.py), measured with saved_tensors_hooks: sparse_plus pow's input x + 1 and where's two bool
+    # masks; sparse_sigmoid clamp's input 0.5·(x + 1); squareplus pow's input x and sqrt's output
+    "hard_silu": ("x",), "hard_swish": ("x",), "celu": ("x",), "hard_tanh": ("x",), "hard_shrink": ("x",),
+    "soft_shrink": ("x",), "tanh_shrink": ("t",), "log_sigmoid": ("x", "t"), "mish": ("x",),
+    "sparse_plus": ("t", "mask", "mask2"), "sparse_sigmoid": ("t",), "squareplus": ("x", "t"),
 }
 
 
 def activation_saves(name: str | None, x: saved.Saved, elements: sympy.Expr) -> tuple[saved.Saved, ...]:
     """What activation `name` saves, `x` standing for its input, over `elements` outputs."""
-    found = {"x": x, "y": saved.OUTPUT, "t": saved.Saved.new(f"{name} intermediate", elements)}
+    found = {"x": x, "y": saved.OUTPUT, "t": saved.Saved.new(f"{name} intermediate", elements),
+             "mask": saved.Saved.new(f"{name} mask", elements, "bool"),
+             "mask2": saved.Saved.new(f"{name} second mask", elements, "bool")}
     return tuple(found[k] for k in ACTIVATION_SAVES[name or "linear"])
 
 

@@ -93,6 +93,20 @@ ACTIVATION_BACKWARD = {
     "softplus": 5,  # g * sigmoid(x): the sigmoid 4, a multiply
     "softsign": 4,  # g / (1 + |x|)**2: abs, add, square, divide
     "exponential": 1,  # g * y
+    # keras.activations' others, as torch's *_backward kernels compute them for the export's call:
+    "hard_silu": 5,  # hardswish_backward: x < -3 ? 0 : x <= 3 ? g*(x/3 + 0.5) : g: two compares, divide, add, mul
+    "hard_swish": 5,
+    "celu": 4,  # x > 0 ? g : g*(y/alpha + 1): compare, divide, add, multiply
+    "hard_tanh": 3,  # g * (-1 < x < 1): two compares, a multiply
+    "hard_shrink": 3,  # g * (|x| > 0.5): abs, compare, multiply
+    "soft_shrink": 3,  # g * (|x| > 0.5): abs, compare, multiply
+    "tanh_shrink": 7,  # g * tanh(x)**2: tanh 5, square, multiply
+    "log_sigmoid": 6,  # g * (1 - sigmoid(x)): sigmoid 4, subtract, multiply
+    # mish_backward: s = sigmoid(x) 4, t = tanh(softplus(x)) 8; g*(t + x*s*(1 - t*t)): t*t, 1 -, x*s, *, +, g* = 6
+    "mish": 18,
+    "sparse_plus": 5,  # g * (x <= -1 ? 0 : x < 1 ? (x + 1)/2 : 1): two compares, add, multiply, multiply
+    "sparse_sigmoid": 3,  # g * (-1 < x < 1 ? 0.5 : 0): two compares, a multiply
+    "squareplus": 7,  # g * (1 + x/sqrt(x**2 + 4))/2: square, add, sqrt, divide, add, multiply, multiply
 }
 
 

@@ -48,7 +48,9 @@ def saves_moe(ctx: saved.SaveContext) -> saved.Saves:
         kept.append(saved.Saved.new("routed rows", routed * d))
     gate_out = saved.Saved.new("gate output", hidden)
     activated = gate_out if spec.activation == "linear" else saved.Saved.new("activated", hidden)
-    found = {"x": gate_out, "y": activated, "t": saved.Saved.new("activation intermediate", hidden)}
+    found = {"x": gate_out, "y": activated, "t": saved.Saved.new("activation intermediate", hidden),
+             "mask": saved.Saved.new("activation mask", hidden, "bool"),
+             "mask2": saved.Saved.new("activation second mask", hidden, "bool")}
     kept += [found[what] for what in ACTIVATION_SAVES[spec.activation]]
     kept += [saved.Saved.new("up output", hidden), activated]
     if ctx.trains:

@@ -71,6 +71,8 @@ class Trace:
             return x
         y = Var(key, elements, x.grad)
         if x.grad:
+            if "mask" in ACTIVATION_SAVES[name]:  # bool masks: this tracer keeps float tensors only
+                raise saved.NotCounted
             for what in ACTIVATION_SAVES[name]:
                 self.keep({"x": x, "y": y}.get(what) or Var((key, "t"), elements, False))
         return y

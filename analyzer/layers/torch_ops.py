@@ -27,6 +27,14 @@ ACTIVATION_OPS = {
     "elu": ("aten::elu",), "selu": ("aten::selu",), "gelu": ("aten::gelu",), "gelu_tanh": ("aten::gelu",),
     "silu": ("aten::silu",), "swish": ("aten::silu",), "hard_sigmoid": ("aten::add", "aten::relu6", "aten::div"),
     "softplus": ("aten::softplus",), "softsign": ("aten::abs", "aten::add", "aten::div"), "exponential": ("aten::exp",),
+    # keras.activations' others, as torch_modules/common.py computes them (fvcore ignores aten::zeros_like and
+    # aten::clamp: not listed):
+    "hard_silu": ("aten::hardswish",), "hard_swish": ("aten::hardswish",), "celu": ("aten::celu",),
+    "hard_tanh": ("aten::hardtanh",), "hard_shrink": ("aten::hardshrink",), "soft_shrink": ("aten::softshrink",),
+    "tanh_shrink": ("aten::tanh", "aten::sub"), "log_sigmoid": ("aten::log_sigmoid",), "mish": ("aten::mish",),
+    "sparse_plus": ("aten::le", "aten::lt", "aten::add", "aten::pow", "aten::mul", "aten::where"),
+    "sparse_sigmoid": ("aten::add", "aten::mul"),
+    "squareplus": ("aten::pow", "aten::add", "aten::sqrt", "aten::div"),
 }
 
 

@@ -15,7 +15,7 @@ def test_every_module_registers_exactly_the_types_the_table_gives_it():
     assert set(LAYERS.registered) == set(TYPE_MODULES)
     for type_name, kind in LAYERS.registered.items():
         assert kind.handler.__module__ == f"analyzer.layers.{TYPE_MODULES[type_name]}", type_name
-    assert len(LAYERS) == 57 and "Conv2D" in LAYERS and "Conv4D" not in LAYERS
+    assert len(LAYERS) == 62 and "Conv2D" in LAYERS and "Conv4D" not in LAYERS
     assert TYPE_MODULES["RMSNormalization"] == "normalization" and TYPE_MODULES["GRU"] == "recurrent"
 
 

@@ -45,6 +45,20 @@ OTHER_ACTIVATIONS = {
     "softplus": lambda x: F.softplus(x),
     "softsign": lambda x: F.softsign(x),
     "exponential": lambda x: torch.exp(x),
+    # keras.activations' others: torch's function where it has one with Keras' defaults, else Keras' torch-backend
+    # formula (keras/src/backend/torch/nn.py)
+    "hard_silu": lambda x: F.hardswish(x),
+    "hard_swish": lambda x: F.hardswish(x),
+    "celu": lambda x: F.celu(x, alpha=1.0),
+    "hard_tanh": lambda x: F.hardtanh(x, min_val=-1.0, max_val=1.0),
+    "hard_shrink": lambda x: F.hardshrink(x, lambd=0.5),
+    "soft_shrink": lambda x: F.softshrink(x, lambd=0.5),
+    "tanh_shrink": lambda x: F.tanhshrink(x),
+    "log_sigmoid": lambda x: F.logsigmoid(x),
+    "mish": lambda x: F.mish(x),
+    "sparse_plus": lambda x: torch.where(x <= -1, torch.zeros_like(x), torch.where(x < 1, (1 / 4) * (x + 1) ** 2, x)),
+    "sparse_sigmoid": lambda x: torch.clamp(0.5 * (x + 1), 0.0, 1.0),
+    "squareplus": lambda x: (x + torch.sqrt(x**2 + 4)) / 2,
 }
 
 
