@@ -167,3 +167,37 @@ def test_generation_with_a_sliding_window_is_refused_not_looped(capsys, tmp_path
     path.write_text(ATTENTION.format(extra=", sliding_window: 3"))
     assert cli.main([str(path), "--phase", "generate"]) == 2
     assert "no closed form" in capsys.readouterr().err
+
+
+def test_the_readme_llm_example():
+    """README's Llama-2-7B example, from the published config (tests/fixtures/hf/llama-2-7b.json). MACs by hand: a
+    layer's projections 4·T·d², the causal scores and attention·V 2·d per query-key pair (T(T+1)/2 pairs, or
+    T·P + T(T+1)/2 after P cached), the MLP 3·T·d·I; 32 layers and the LM head T·d·V."""
+    from analyzer.importers import import_model
+
+    spec = import_model("tests/fixtures/hf/llama-2-7b.json").spec
+    d, inner, layers, vocab = 4096, 11008, 32, 32000
+
+    def macs(t, p=0):
+        return layers * (4 * t * d * d + 2 * d * (t * p + t * (t + 1) // 2) + 3 * t * d * inner) + t * d * vocab
+
+    from analyzer.api import analyze_phase
+
+    prefill = analyze_phase(spec, "spec", "prefill").at(T=4096)
+    assert prefill.value(prefill.total.params) == 6_738_415_616
+    assert prefill.value(prefill.total.macs) == macs(4096) == 29_262_149_058_560
+    assert prefill.value(prefill.total.flops) == 58_553_091_497_984
+    decode = analyze_phase(spec, "spec", "decode").at(P=32767)
+    # 32 layers x 2 (keys, values) x 32 heads x 128 x 32,768 tokens = 8,589,934,592 elements, 16 GiB in float16
+    assert decode.value(kv_cache(decode, 1).held) == 2 * 32 * 4096 * 32768 == 8_589_934_592
+    assert decode.value(decode.total.macs) == macs(1, 32767)
+    # generation: the closed form equals the prefill of 2,048 and the 511 decode steps, each analyzed on its own
+    from analyzer.phases import generation
+
+    result = generation(spec)
+    values = dict(T=2048, G=512)
+    assert result.report.at(**values).value(result.macs) == macs(2048) + sum(macs(1, 2048 + k) for k in range(511))
+    steps = analyze_phase(spec, "spec", "decode")
+    flops = prefill.at(T=2048).value(prefill.total.flops) + sum(
+        steps.value(steps.total.flops.subs({steps.symbol("P").symbol: 2048 + k})) for k in range(511))
+    assert result.report.at(**values).value(result.flops) == flops == 35_546_299_094_142

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from analyzer.errors import UsageError
@@ -44,9 +45,14 @@ class ImportedModel:
     source: str
     document: SpecDocument
     spec: Spec
-    report: Report  # at the symbols' defaults (the model's own sizes)
+    analyzed: Report | None  # the report, when the import needed it; else made on first use
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def report(self) -> Report:
+        """The spec's report at the symbols' defaults (the model's own sizes)."""
+        return self.analyzed if self.analyzed is not None else analyze_spec(self.spec)
 
     @property
     def yaml(self) -> str:

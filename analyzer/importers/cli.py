@@ -52,6 +52,7 @@ def convert(args: argparse.Namespace) -> str:
     if not is_model_file(args.model):
         raise UsageError(f"{args.model}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
     model = import_model(args.model, args.symbols, parse_assignments(args.assignments), args.other_sizes)
+    model.report  # noqa: B018  (a spec that does not analyze is not written)
     for message in model.messages():
         print(message, file=sys.stderr)
     text = model.yaml

@@ -517,15 +517,14 @@ def hf_spec_text(data: dict[str, Any], source: str,
 
 def import_hf_config(data: dict[str, Any], source: str, values: dict[str, int] | None = None) -> tuple[Any, ...]:
     """The parts of an ImportedModel (analyzer.importers wraps them) of a Hugging Face config.json: the document,
-    the spec, its report and the notes."""
-    from analyzer.graph import analyze_spec
+    the spec, no report (`analyze config.json` analyzes the spec in its phase once; ImportedModel.report makes one
+    when asked) and the notes."""
     from analyzer.spec.loader import parse_spec
 
     text, symbols, notes = hf_spec_text(data, source, values)
     spec = parse_spec(text, f"{source} [converted]")
-    report = analyze_spec(spec)
-    layers = [LayerDoc(type(row.spec).__name__, name) for name, row in report.layers.items()]  # for the "wrote" line
+    layers = [LayerDoc(entry.type, entry.name) for entry in spec.layers]  # for the "wrote" line
     document = HFDocument(name=str(data.get("model_type")), inputs=[], layers=layers, outputs=[], symbols=symbols,
                           source=source, text=text)
-    return document, spec, report, notes
+    return document, spec, None, notes
 
