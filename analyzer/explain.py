@@ -330,6 +330,29 @@ def explain(report: Report, layer: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def explain_convention(report: Report, layer: str, name: str) -> str:
+    """What profile `name` (--convention) counts for `layer`, against nnspec's count in the same unit, and the
+    tool rule that says why (its docstring names the tool's function)."""
+    from analyzer.conventions import recount_with
+    from analyzer.layers.registry import CONVENTIONS
+
+    recount = recount_with(report, name)
+    row, profile = report.layers[layer], recount.profile
+    count = recount.layers[layer]
+    in_macs = profile.unit.startswith("MACs")
+    ours, unit = (row.counts.macs, "MACs") if in_macs else (row.counts.flops, "FLOPs")
+    theirs, mine = report.value(count.expr), report.value(ours)
+    lines = [f"--convention {name}: {profile.tool}; one count is: {profile.unit}",
+             f"  this layer       = {render(count.expr)} = {theirs:,}" + (f"  ({count.skipped})" if count.skipped else ""),
+             f"  nnspec's {unit:<7} = {render(ours)} = {mine:,}",
+             f"  difference       = {theirs - mine:+,}" + ("" if theirs == mine else f" ({theirs / mine:.4g}x)" if mine else "")]
+    rule = CONVENTIONS.rule(name, row.type) if profile.table is None and profile.generic is None else None
+    if rule is not None:
+        lines.append("  the rule:")
+        lines += [f"    {text}" for text in (inspect.getdoc(rule) or "(no docstring)").splitlines()]
+    return "\n".join(lines) + "\n"
+
+
 # -- --training: the layer's part of one training step ---------------------------------------------------------
 
 
@@ -440,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--frozen", action="append", default=[], metavar="NAME[,NAME...]",
                           help="with --training: layers (or block instances) that do not train")
     training.add_argument("--input-grad", action="store_true", help="with --training: also the model input's gradient")
-    training.add_argument("--convention", choices=("nnspec", "torch"), default=None,
-                          help="with --training: nnspec (default) or torch's FlopCounterMode")
+    training.add_argument("--convention", default=None,
+                          help="without --training: what that counter (torch, thop, ptflops, fvcore, ...) counts for "
+                               "the layer, against nnspec, and its rule; with --training: nnspec (default) or torch's "
+                               "FlopCounterMode")
     return parser
 
 
@@ -453,9 +478,13 @@ def main(argv: Sequence[str]) -> int:
     def produce() -> str:
         values = parse_assignments(args.assignments)
         if not args.training:
-            if args.optimizer or args.frozen or args.input_grad or args.convention:
-                raise UsageError("--optimizer, --frozen, --input-grad and --convention go with --training")
-            return explain(analyze(args.spec, bias=args.bias, **values), args.layer)
+            if args.optimizer or args.frozen or args.input_grad:
+                raise UsageError("--optimizer, --frozen and --input-grad go with --training")
+            report = analyze(args.spec, bias=args.bias, **values)
+            text = explain(report, args.layer)
+            return text + "\n" + explain_convention(report, args.layer, args.convention) if args.convention else text
+        if args.convention not in (None, "nnspec", "torch"):
+            raise UsageError(f"--training counts with the nnspec or the torch convention, not {args.convention!r}")
         report = analyze(args.spec, bias=args.bias)
         batch, dataset = training_values(report, values)
         report = report.at(**values) if values else report

@@ -130,3 +130,25 @@ def test_training_bad_input_exits_2(capsys, tmp_path):
     assert status == 2 and "no layer 'd3'" in err
     status, _, err = run(capsys, str(spec), "d2", "--training", "--set", "B=0")
     assert status == 2 and "--set B=0 is below the minimum 1 of the batch size B" in err
+
+
+LLAMA_TINY = ["--set", "T=8", "--set", "N=1", "--set", "d_model=16", "--set", "h=2", "--set", "kv=2", "--set", "I=8",
+              "--set", "V=10"]
+
+
+def test_explain_shows_what_a_convention_counts_and_why(capsys):
+    """A causal attention at T = 8, d = 16, 2 heads of 8: nnspec counts the lower triangle, torch's FlopCounterMode
+    the full scores. MACs: q, k, v, o 4·8·16·16 = 8,192; nnspec's scores and attention·V over T(T+1)/2 = 36
+    query-key pairs, 2·36·16 = 1,152 -> 9,344; torch's over all 64 pairs, 2·64·16 = 2,048 -> 10,240, 20,480 FLOPs."""
+    status, out, _ = run(capsys, "specs/llm/llama.yaml", "layers.each.self_attn", *LLAMA_TINY, "--convention", "torch")
+    assert status == 0
+    assert "this layer       = 4*N*T*d_model**2 + 4*N*T**2*d_model + 4*N*T*d_model**2*kv/h = 20,480" in out
+    assert "nnspec's FLOPs   = " in out and "= 19,072" in out and "difference       = +1,408" in out
+    assert "over the full Tq·Tv scores" in out  # the rule's docstring, which names torch's functions
+    status, out, _ = run(capsys, "specs/llm/llama.yaml", "layers.each.self_attn", *LLAMA_TINY, "--convention", "thop")
+    # thop counts the four nn.Linear only (MACs): 8,192, against nnspec's 9,344 MACs
+    assert status == 0 and "= 8,192" in out and "nnspec's MACs    = " in out and "difference       = -1,152" in out
+    status, _, err = run(capsys, "specs/llm/llama.yaml", "layers.each.self_attn", "--convention", "thopp")
+    assert status == 2 and "unknown convention 'thopp'" in err
+    status, _, err = run(capsys, "specs/llm/llama.yaml", "layers.each.self_attn", "--training", "--convention", "thop")
+    assert status == 2 and "nnspec or the torch convention" in err
