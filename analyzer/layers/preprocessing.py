@@ -20,7 +20,7 @@ from analyzer.layers import backward as train
 from analyzer.layers import saved
 from analyzer.layers import tool_rules as tools
 from analyzer.layers.base import LayerContext, LayerResult, LayerSpec, Shape, normalize_axis
-from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct
+from analyzer.layers.builders import KERAS_BUILDERS, TORCH_BUILDERS, Construct, Ref
 from analyzer.layers.registry import counted_as, register, saves_as, trains_as
 from analyzer.symbolic import ZERO, product
 
@@ -54,10 +54,40 @@ def kept_axes(layer: Normalization, shape: Shape, ctx: LayerContext) -> list[int
     return sorted({normalize_axis(a, len(shape), ctx) for a in axes})
 
 
+def nested_shape(value: Numbers, what: str, ctx: LayerContext) -> list[int]:
+    """The shape of a number or a (rectangular) nested list."""
+    if not isinstance(value, list):
+        return []
+    if not value:
+        ctx.fail(f"its {what} is an empty list", what)
+    shapes = [nested_shape(v, what, ctx) for v in value]
+    if any(s != shapes[0] for s in shapes):
+        ctx.fail(f"its {what} is a ragged nested list", what)
+    return [len(value), *shapes[0]]
+
+
+def check_given_statistics(layer: Normalization, kept_sizes: list[sympy.Expr], ctx: LayerContext) -> None:
+    """Keras' rules for a given mean and variance (Normalization.__init__ and build): one shape for both, of rank
+    at most the number of kept axes, its axis -i on kept axis -i, broadcast there (its size 1 or that axis')."""
+    mean, variance = nested_shape(layer.mean, "mean", ctx), nested_shape(layer.variance, "variance", ctx)
+    if mean != variance:
+        ctx.fail(f"its mean (shape {mean}) and variance (shape {variance}) need one shape (Keras' rule)", "mean")
+    if len(mean) > len(kept_sizes):
+        ctx.fail(f"its mean has rank {len(mean)}, more than the {len(kept_sizes)} kept axes (Keras' rule)", "mean")
+    for i, size in enumerate(reversed(mean), 1):
+        if size != 1:
+            ctx.require_equal(kept_sizes[-i], sympy.Integer(size), f"its mean's axis {-i} ({size} values) lies on "
+                              f"the kept axis of size {kept_sizes[-i]}, which it must equal (or be 1) to broadcast",
+                              "mean")
+
+
 @register(Normalization)
 def normalization(layer: Normalization, inputs: list[Shape], ctx: LayerContext) -> LayerResult:
     (shape,) = inputs
-    kept = product(shape[a] for a in kept_axes(layer, shape, ctx))
+    axes = kept_axes(layer, shape, ctx)
+    if layer.mean is not None:
+        check_given_statistics(layer, [shape[a] for a in axes], ctx)
+    kept = product(shape[a] for a in axes)
     weights = ZERO if layer.mean is not None else 2 * kept + 1
     return LayerResult(shape, non_trainable_params=weights, other=2 * product(shape) + 2 * kept)
 
@@ -91,20 +121,21 @@ counted_as("Normalization", torch=tools.torch_no_formula, thop=thop_normalizatio
 
 @TORCH_BUILDERS.register("Normalization")
 def torch_normalization(layer: Normalization, plan: LayerPlan) -> Construct:
-    """The kept axes' sizes at the plan's sizes, for the mean and variance buffers."""
+    """The kept axes (without the batch) and their sizes at the plan's sizes, for the mean and variance."""
     shape = list(plan.input_shape)
     axes = [] if layer.axis is None else layer.axis if isinstance(layer.axis, list) else [layer.axis]
     rank = len(shape) + 1
     kept = sorted({(a + rank if a < 0 else a) - 1 for a in axes})
     broadcast = [shape[i] if i in kept else 1 for i in range(len(shape))]
-    return Construct.of("Normalization", broadcast_shape=broadcast, mean=layer.mean, variance=layer.variance,
-                        invert=layer.invert)
+    return Construct.of("Normalization", broadcast_shape=broadcast, kept_axes=kept, mean=layer.mean,
+                        variance=layer.variance, invert=layer.invert)
 
 
 @KERAS_BUILDERS.register("Normalization")
 def keras_normalization(layer: Normalization, plan: LayerPlan) -> Construct:
-    return Construct.of("Normalization", axis=layer.axis, mean=layer.mean, variance=layer.variance,
-                        invert=layer.invert)
+    """axis None (keep no axis) is not Keras' default (-1): passed as an explicit None."""
+    axis = Ref("None") if layer.axis is None else layer.axis
+    return Construct.of("Normalization", axis=axis, mean=layer.mean, variance=layer.variance, invert=layer.invert)
 
 
 # -- training (one optimizer step, whole batch; docs/conventions.md#training) --

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from analyzer.report import LayerRow
 
 ScalarOperation = Literal["add", "subtract", "multiply", "divide"]
-SCALAR_ATEN_OPS = {"add": "aten::add", "subtract": "aten::sub", "multiply": "aten::mul", "divide": "aten::div"}
+# What torch.jit traces the * + - / operators of torch_modules.scalar_ops.ScalarOp to, by (op, reverse): a number on
+# the left is Tensor.__radd__ / __rsub__ / __rmul__ / __rtruediv__ (torch/_tensor.py): __rsub__ is
+# _VariableFunctions.rsub, __rtruediv__ is `self.reciprocal() * other`.
+SCALAR_ATEN_OPS = {("add", False): ["aten::add"], ("add", True): ["aten::add"],
+                   ("subtract", False): ["aten::sub"], ("subtract", True): ["aten::rsub"],
+                   ("multiply", False): ["aten::mul"], ("multiply", True): ["aten::mul"],
+                   ("divide", False): ["aten::div"], ("divide", True): ["aten::reciprocal", "aten::mul"]}
 
 
 class ScalarOp(LayerSpec):
@@ -91,8 +97,9 @@ def custom_scale(layer: CustomScaleLayer, inputs: list[Shape], ctx: LayerContext
 # -- what each counting tool counts on the torch export (torch_modules.scalar_ops: the * + - / operators) --
 
 def fvcore_scalar_op(row: LayerRow) -> tools.Outcome:
-    """x + c, x - c, x * c, x / c trace to aten::add / aten::sub / aten::mul / aten::div, all unsupported."""
-    return tools.fvcore_outcome(ZERO, tools.fvcore_unsupported([SCALAR_ATEN_OPS[row.spec.op]]))
+    """x + c, x - c, x * c, x / c trace to aten::add / aten::sub / aten::mul / aten::div; c + x and c * x to aten::add
+    and aten::mul, c - x to aten::rsub, c / x to aten::reciprocal and aten::mul (SCALAR_ATEN_OPS): all unsupported."""
+    return tools.fvcore_outcome(ZERO, tools.fvcore_unsupported(SCALAR_ATEN_OPS[(row.spec.op, row.spec.reverse)]))
 
 
 def fvcore_layer_scale(row: LayerRow) -> tools.Outcome:
@@ -183,9 +190,11 @@ trains_as("CustomScaleLayer", rule=train_custom_scale)
 # -- saved for the backward (docs/conventions.md#training, Memory) --
 
 def saves_scalar_op(ctx: saved.SaveContext) -> saved.Saves:
-    """x + c, x - c, x * c, x / c (the .Scalar overloads) keep only the number; c / x (reciprocal times c) keeps its
-    output."""
-    kept = (saved.OUTPUT,) if ctx.spec.op == "divide" and ctx.spec.reverse else ()
+    """x + c, x - c, x * c, x / c, c + x, c - x (rsub), c * x keep only the number. c / x is Tensor.__rtruediv__,
+    `x.reciprocal() * c` (torch/_tensor.py): reciprocal keeps its result r = 1 / x, a tensor of its own, and r * c
+    keeps only the number; the layer's output r * c is another storage (not saved here)."""
+    reciprocal = ctx.spec.op == "divide" and ctx.spec.reverse
+    kept = (saved.Saved.new("reciprocal", ctx.inputs[0].elements),) if reciprocal else ()
     return saved.Saves(kept, ctx.inputs[0].layout.dense())
 
 

@@ -143,3 +143,32 @@ def test_training_through_layer_scale_and_a_scalar_op():
     assert step.report.value(step.layers["ls"].grad_weight) == 93
     assert step.report.value(step.layers["s"].grad_input) == 48
     assert step.report.value(step.layers["s"].grad_weight) == 0
+
+
+def test_normalization_checks_a_given_mean_against_its_kept_axis(one_layer):
+    # axis 1 keeps the axis of 5 on (5, 3): a mean of 2 values fits it nowhere (Keras' build() refuses it too)
+    with pytest.raises(NNSpecError):
+        one_layer([5, 3], {"type": "Normalization", "axis": 1, "mean": [0.0, 0.0], "variance": [1.0, 1.0]})
+    # one value broadcasts: (x - mean) / sqrt(var) on 15 elements, 2 each, and sqrt and the max with epsilon per
+    # kept value (2·5): 40; given, they are no weights
+    r = one_layer([5, 3], {"type": "Normalization", "axis": 1, "mean": [0.5], "variance": [2.0]})
+    assert (r["non_trainable"], r["other"]) == (0, 2 * 15 + 2 * 5)
+
+
+def test_a_scalar_divided_by_x_saves_its_reciprocal():
+    """torch computes c / x as x.reciprocal() * c: autograd keeps the reciprocal (N values) for the mul; c - x keeps
+    nothing (its gradient is -g)."""
+    from analyzer.training_memory import step_memory
+    from tests.conftest import run
+
+    def saved(op):
+        report = run([6], [{"type": "Dense", "name": "d", "units": 6},
+                           {"type": "ScalarOp", "name": "s", "op": op, "value": 2.0, "reverse": True},
+                           {"type": "Dense", "name": "head", "units": 1, "use_bias": False}])
+        step = report.training(batch=1)
+        lines = {line.name: line for line in step_memory(step)}
+        return step.report.value(lines["saved_activations"].elements)
+
+    # d keeps its input (6), head its input (6: s's output) and s, for 2 / x, the reciprocal (6)
+    assert saved("divide") == 6 + 6 + 6
+    assert saved("subtract") == 6 + 6
