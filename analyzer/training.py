@@ -22,7 +22,7 @@ from analyzer.layers.backward import Backward, Needs, NoBackwardRule
 from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.report import Report
 from analyzer.symbolic import ZERO, SizeSymbol, make_symbol, product, sum_of
-from analyzer.training_memory import repeat_run, step_memory
+from analyzer.training_memory import step_memory
 
 BATCH = "B"
 # Optimizer FLOPs per trainable parameter and step, as torch.optim computes them (steady state; the
@@ -216,23 +216,16 @@ def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool]
     reader: k readers, k - 1 adds per element), per reading layer: the first reader in graph order adds nothing,
     each later one B·elements. A layer reading one tensor twice (self-attention's [x, x]) sums inside its own rule.
 
-    In a block repeated m times (a symbol) one row stands for m copies: copy 1 reads the block's input, copies
-    2..m the output of the copy before (the carried tensor). A read of the block's input is therefore one read of
-    it and m - 1 reads of the carried tensor, each its own tensor with its own first reader."""
+    In a block repeated t times (a symbol) one row stands for t copies: copy 1 reads the block's input, copies
+    2..t the output of the copy before (the carried tensor). A read of the block's input is therefore one read of
+    it and t - 1 reads of the carried tensor, each its own tensor with its own first reader; nested repeats apply
+    this at each level (`_resolved_reads`)."""
     reads: dict[object, int] = {}  # tensor -> readers so far
+    weights: dict[object, sympy.Expr] = {}  # tensor -> the copies each reader reads of it
     sums: dict[str, sympy.Expr] = {}
     notes: list[str] = []
-    rows = list(report.layers.items())
-
-    def elements(ref: str) -> sympy.Expr:
-        producer, _, index = ref.partition(":")
-        return batch * product(report.layers[producer].output_shapes[int(index or 0)])
-
-    def read(reader: str, tensors: list[tuple[object, sympy.Expr, sympy.Expr]]) -> None:
-        for key, copies, size in tensors:
-            if reads.get(key):
-                sums[reader] = sums.get(reader, ZERO) + copies * size
-            reads[key] = reads.get(key, 0) + 1
+    repeats = _symbolic_repeats(report)
+    broken: set[str] = set()
 
     def readable(name: str, row: Any) -> list[str]:
         if not requires[name] or name in no_gradient or row.type == INPUT_LAYER:
@@ -240,29 +233,84 @@ def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool]
         tensors = (ref.removesuffix(":0") for ref in row.inputs)  # "x:0" is x
         return list(dict.fromkeys(ref for ref in tensors if requires[ref.partition(":")[0]]))
 
-    i = 0
-    while i < len(rows):
-        name, row = rows[i]
-        if row.multiplier == 1:
-            read(name, [(ref, sympy.Integer(1), elements(ref)) for ref in readable(name, row)])
-            i += 1
-            continue
-        j, feed = repeat_run(rows, i)
-        if feed is None:
-            notes.append(f"not counted: the sums of fanned-out gradients in {rows[i][0].rpartition('.each.')[0]} "
-                         "(a block repeated a symbolic number of times inside another, or with several inputs)")
-            i = j
-            continue
-        for name, row in rows[i:j]:
-            tensors: list[tuple[object, sympy.Expr, sympy.Expr]] = []
-            for ref in readable(name, row):
-                if ref.partition(":")[0] == feed[0]:
-                    tensors += [(ref, sympy.Integer(1), elements(ref)), (("carried", feed), row.multiplier - 1, elements(ref))]
-                else:
-                    tensors.append((ref, row.multiplier, elements(ref)))
-            read(name, tensors)
-        i = j
+    for name, row in report.layers.items():
+        for ref in readable(name, row):
+            resolved = _resolved_reads(name, ref, repeats)
+            if isinstance(resolved, str):  # a repeat whose wiring is not one input to one output
+                broken.add(resolved)
+                continue
+            producer, _, index = ref.partition(":")
+            size = batch * product(report.layers[producer].output_shapes[int(index or 0)])
+            for key, copies in resolved:
+                if reads.get(key):
+                    if sympy.expand(copies - weights[key]) != 0:  # not one copy read per reader copy
+                        broken.add(name.rpartition(".each.")[0] or name)
+                        continue
+                    sums[name] = sums.get(name, ZERO) + copies * size
+                reads[key] = reads.get(key, 0) + 1
+                weights[key] = copies
+    for prefix in sorted(broken):
+        notes.append(f"not counted: the sums of fanned-out gradients in {prefix} (a block repeated a symbolic "
+                     "number of times whose copies do not chain one input to one output)")
     return sums, notes
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    """A block instance repeated a symbolic number of times: `times` copies of its rows (names `PREFIX.each.*`),
+    copy 1 reading `input`, copy k + 1 the `end` row of copy k; None where that wiring does not hold."""
+
+    times: sympy.Expr
+    input: str | None
+    end: str | None
+
+
+def _chain(name: str) -> list[str]:
+    """The symbolic repeats a row is in, outermost first: 'a.each.b.each.c' -> ['a', 'a.each.b']."""
+    parts = name.split(".each.")
+    return [".each.".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _symbolic_repeats(report: Report) -> dict[str, _Repeat]:
+    rows = report.layers
+    chains = {name: _chain(name) for name in rows}
+    out: dict[str, _Repeat] = {}
+    for prefix in sorted({p for chain in chains.values() for p in chain}, key=lambda p: p.count(".each.")):
+        members = {n for n, chain in chains.items() if prefix in chain}
+        direct = next((n for n in members if chains[n][-1] == prefix), None)
+        outer = sympy.Mul(*(out[p].times for p in _chain(prefix + ".each.x")[:-1]))
+        times = rows[direct].multiplier / outer if direct is not None else None
+        refs = {ref.removesuffix(":0") for n in members for ref in rows[n].inputs}
+        inputs = {ref for ref in refs if ref.partition(":")[0] not in members}
+        ends = [n for n in members if n not in {ref.partition(":")[0] for ref in refs}]
+        ok = times is not None and len(inputs) == 1 and len(ends) == 1
+        out[prefix] = _Repeat(times if times is not None else sympy.Integer(1),
+                              next(iter(inputs)) if ok else None, ends[0] if ok else None)
+    return out
+
+
+def _resolved_reads(reader: str, ref: str, repeats: dict[str, _Repeat]) -> list[tuple[object, sympy.Expr]] | str:
+    """The tensors one row's read of `ref` reads over all of its copies, as (tensor, copies of the reader reading
+    it): `ref` itself in the copies where every repeat between them is in its first copy, the carried output of
+    repeat R's copy before where R is in a later one. A str: the repeat whose wiring is not known."""
+    producer = ref.partition(":")[0]
+    mine, theirs = _chain(reader), _chain(producer)
+    shared = 0
+    while shared < min(len(mine), len(theirs)) and mine[shared] == theirs[shared]:
+        shared += 1
+    for prefix in theirs[shared:]:  # read from outside: the repeat's last copy, which must be its output
+        if repeats[prefix].end != producer:
+            return prefix
+    reads: list[tuple[object, sympy.Expr]] = []
+    outer = sympy.Mul(*(repeats[p].times for p in mine[:shared]))
+    copies = outer
+    for prefix in mine[shared:]:  # read from inside: the repeat's input, in its first copy only
+        repeat = repeats[prefix]
+        if repeat.input != ref:
+            return prefix
+        reads.append((("carried", prefix), copies * (repeat.times - 1)))
+        copies *= repeat.times
+    return [(ref, outer), *reads]
 
 
 def _frozen_rows(report: Report, names: tuple[str, ...]) -> set[str]:

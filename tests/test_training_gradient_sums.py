@@ -105,3 +105,41 @@ def test_a_block_output_read_only_after_the_stack_adds_nothing_more(repeat):
     total = step.report.value(step.total("grad_other"))
     # Dense f has no activation, Add passes g on: the only other-than-grad-input/weight FLOPs are the sums, 32
     assert total == 32
+
+
+NESTED = """
+symbols: {{N: 3, M: 2}}
+blocks:
+  inner:
+    layers:
+      - {{type: Dense, name: d, units: 4}}
+      - {{type: Add, name: add, inputs: [x, d]}}
+  outer:
+    layers:
+      - {{type: Dense, name: pre, units: 4}}
+      - {{block: inner, name: in, repeat: {inner}}}
+      - {{type: Add, name: res, inputs: [x, in]}}
+inputs: [{{name: x, shape: [4]}}]
+layers:
+  - {{type: Dense, name: first, units: 4}}
+  - {{block: outer, name: out, repeat: {outer}}}
+"""
+
+
+@pytest.mark.parametrize(("outer", "inner"), [("N", "M"), ("N", 2), (3, "M")])
+def test_nested_repeats_sum_like_their_unrolled_copies(outer, inner):
+    # Unrolled, N = 3 outer copies: each outer copy's input (first, then the copy before's res) is read by pre and
+    # by res, one sum each: N·B·4; inside, each of the M = 2 inner copies' input (pre, then the add before) by d and
+    # add: N·M·B·4. B = 2: 24 + 48 = 72, whether either repeat is a symbol or a number.
+    unrolled = training_step(analyze(NESTED.format(outer=3, inner=2)), batch=2)
+    step = training_step(analyze(NESTED.format(outer=outer, inner=inner)), batch=2)
+    assert unrolled.report.value(unrolled.total("grad_other")) == 3 * 2 * 4 + 3 * 2 * 2 * 4 == 72
+    assert step.report.value(step.total("grad_other")) == 72 and not step.notes
+
+
+def test_nested_symbolic_repeats_are_formulas_in_both_counts():
+    step = training_step(analyze(NESTED.format(outer="N", inner="M")), batch=2)
+    res, add = step.layers["out.each.res"].grad_other, step.layers["out.each.in.each.add"].grad_other
+    for n, m in ((1, 1), (2, 5), (4, 3)):
+        at = step.report.at(N=n, M=m)
+        assert (at.value(res), at.value(add)) == (n * 2 * 4, n * m * 2 * 4)
