@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--other-size", dest="other_sizes", action="append", default=[], metavar="MODEL",
                         help="model files: the same model saved at another size of the --symbol dimensions; sizes that "
                              "differ are fitted as a*L + b (docs/importers.md)")
+    parser.add_argument("--custom-layers", metavar="FILE.yaml", default=None,
+                        help="model files: declare the model's own layer classes (docs/importers.md#custom-layers)")
     training = parser.add_argument_group("training",
                                          "the cost of one training step with B samples (docs/conventions.md#training)")
     training.add_argument("--training", action="store_true",
@@ -147,12 +149,18 @@ def _run(args: argparse.Namespace) -> str:
     if is_model_file(args.spec):  # a Keras or ONNX model, converted to a spec (analyzer/importers)
         from analyzer.importers.cli import load_model_spec
 
-        spec = load_model_spec(args.spec, args.symbols, _import_values(args.phase, values), args.other_sizes)
-    elif args.symbols or args.other_sizes:
-        what = "--symbol names dimensions of" if args.symbols else "--other-size goes with"
+        spec = load_model_spec(args.spec, args.symbols, _import_values(args.phase, values), args.other_sizes,
+                               args.custom_layers)
+    elif args.symbols or args.other_sizes or args.custom_layers:
+        what = ("--symbol names dimensions of" if args.symbols else "--other-size goes with" if args.other_sizes
+                else "--custom-layers declares the layer classes of")
         raise UsageError(f"{what} a model file (.keras, .json, .h5, .onnx); a spec declares its symbols")
     else:
         spec = load_spec(args.spec)
+    if args.training:
+        from analyzer.spec.custom_layers import refuse_training
+
+        refuse_training(spec)  # a declared layer without a spec type has no backward rule
     if args.export or args.output or args.native_gru:
         return _export(args, spec, values)
     if args.phase == "generate":
@@ -350,7 +358,9 @@ def _export(args: argparse.Namespace, spec: object, values: dict[str, int]) -> s
     if args.native_gru and args.export != "torch":
         raise UsageError("--native-gru applies to --export torch")
     from analyzer.export import export_source
+    from analyzer.spec.custom_layers import refuse_export
 
+    refuse_export(spec, args.export)
     text = export_source(spec, args.export, bias=args.bias, native_gru=args.native_gru, **values)  # type: ignore[arg-type]
     if not args.output:
         return text

@@ -129,10 +129,12 @@ class Row:
 PHASE_SYMBOLS = {"prefill": (), "decode": ("T", "P"), "generate": ("G",)}
 
 
-def load_input(path: str, values: dict[str, int] | None = None, phase: str = "prefill") -> Spec:
+def load_input(path: str, values: dict[str, int] | None = None, phase: str = "prefill",
+               custom_layers: str | None = None) -> Spec:
     """The spec of `path` as `analyze PATH` reads it (analyzer.cli.run): a .yaml / .yml spec, or a model file
     converted by analyzer.importers with the `values` of the symbols it declares as its defaults (the others are
-    left out here: compare ignores a --set symbol a spec does not declare). Notes go to stderr, once."""
+    left out here: compare ignores a --set symbol a spec does not declare). Notes go to stderr, once.
+    `custom_layers`: a --custom-layers file, for the model files (analyzer/spec/custom_layers.py)."""
     import sys
 
     if Path(path).suffix.lower() in (".yaml", ".yml"):
@@ -141,32 +143,33 @@ def load_input(path: str, values: dict[str, int] | None = None, phase: str = "pr
 
     if not is_model_file(path):
         return load_spec(path)
-    model = import_model(path)  # at its own sizes, to learn the symbols it declares
+    model = import_model(path, custom_layers=custom_layers)  # at its own sizes, to learn the symbols it declares
     skipped = PHASE_SYMBOLS.get(phase, ())
     own = {s.name for s in model.spec.symbols}
     chosen = {k: v for k, v in (values or {}).items() if k in own and k not in skipped}
     if chosen:  # converted again with the values, as `analyze PATH --set ...` converts it
-        model = import_model(path, values=chosen)
+        model = import_model(path, values=chosen, custom_layers=custom_layers)
     for message in model.messages():
         print(f"{path}: {message}", file=sys.stderr)
     return model.spec
 
 
-def _analyzed(path: str, values: dict[str, int], bias: str, phase: str) -> Report:
+def _analyzed(path: str, values: dict[str, int], bias: str, phase: str, custom_layers: str | None = None) -> Report:
     from analyzer.api import analyze_phase
 
     if phase == "generate":
         raise UsageError("compare --phase generate is not supported: compare shows one forward pass per model; "
                          "run `analyze MODEL --phase generate --set G=...` on each",
                          hint="compare --phase prefill or --phase decode")
-    return analyze_phase(load_input(path, values, phase), bias, phase)
+    return analyze_phase(load_input(path, values, phase, custom_layers), bias, phase)
 
 
 def compare(specs: Sequence[str], values: dict[str, int] | None = None, *, bias: str = "spec",
-            order_symbol: str = "L", sort: str = "none", phase: str = "prefill") -> list[Row]:
+            order_symbol: str = "L", sort: str = "none", phase: str = "prefill",
+            custom_layers: str | None = None) -> list[Row]:
     """Analyze every spec or model file at `values` (each takes the symbols it declares), in `phase`."""
     values = dict(values or {})
-    reports = [_analyzed(str(path), values, bias, phase) for path in specs]
+    reports = [_analyzed(str(path), values, bias, phase, custom_layers) for path in specs]
     declared = {s.name for r in reports for s in r.symbols}
     for name in values:
         if name not in declared:
@@ -519,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--dtype", default=None, metavar="DTYPE",
                           help="with --training: the element type of the peak memory (float32 default, float16, "
                                "bfloat16, int8, mixed_float16, mixed_bfloat16)")
+    parser.add_argument("--custom-layers", metavar="FILE.yaml", default=None,
+                        help="model files: declare the model's own layer classes (docs/importers.md#custom-layers)")
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
 
@@ -529,7 +534,7 @@ def run(args: argparse.Namespace) -> str:
     if args.optimizer or args.input_grad or args.convention or args.dtype:
         raise UsageError("--optimizer, --input-grad, --convention and --dtype go with --training")
     rows = compare(args.specs, parse_assignments(args.assignments), bias=args.bias, order_symbol=args.order_symbol,
-                   sort=args.sort, phase=args.phase)
+                   sort=args.sort, phase=args.phase, custom_layers=args.custom_layers)
     return render_rows(rows, args.format, args.show, args.order_symbol)
 
 
@@ -550,7 +555,8 @@ def _run_training(args: argparse.Namespace) -> str:
         raise UsageError(f"--dtype {dtype}: {exc}") from None
     optimizer, convention = args.optimizer or "adam", args.convention or "nnspec"
     rows = compare_training(args.specs, parse_assignments(args.assignments), bias=args.bias, optimizer=optimizer,
-                            input_grad=args.input_grad, convention=convention, dtype=dtype, load=load_input)
+                            input_grad=args.input_grad, convention=convention, dtype=dtype,
+                            load=lambda path, values=None: load_input(path, values, custom_layers=args.custom_layers))
     return render_training_rows(sort_training_rows(rows, args.sort), args.format, optimizer, convention)
 
 

@@ -132,6 +132,10 @@ def build_schema() -> dict[str, Any]:
             "inputs": {"type": "array", "minItems": 1, "items": spec_input},
             "layers": layers,
             "outputs": {"anyOf": [{"type": "string"}, names]},
+            # user-declared classes (docs/spec-format.md#custom-layers); a layer of such a class is checked by nnspec
+            # itself, not by this schema, whose layer types are nnspec's own
+            "custom_layers": {"type": "object", "propertyNames": {"pattern": _NAME},
+                              "additionalProperties": {"type": "object"}},
         },
         "$defs": dict(sorted(defs.items())),
     }

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer.errors import UsageError
 from analyzer.graph import analyze_spec
@@ -26,6 +27,9 @@ from analyzer.importers.lift import Finding, OtherSize, bind_symbols, check_othe
 from analyzer.importers.symbols import DEFAULT_DYNAMIC_SIZE, ImportOptions, SymbolBinding, parse_symbol_option
 from analyzer.report import Report
 from analyzer.spec.loader import Spec, parse_spec
+
+if TYPE_CHECKING:
+    from analyzer.spec.custom_layers import CustomLayers
 
 KERAS_EXTENSIONS = (".keras", ".json", ".h5", ".hdf5")
 ONNX_EXTENSIONS = (".onnx",)
@@ -66,11 +70,12 @@ class ImportedModel:
 
 def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
                  values: Mapping[str, int] | None = None,
-                 other_sizes: Iterable[str | Path] = ()) -> ImportedModel:
+                 other_sizes: Iterable[str | Path] = (), custom_layers: str | Path | None = None) -> ImportedModel:
     """Read a Keras or ONNX model file as a spec; `symbols` are --symbol bindings (`"L=input1:1"`),
     `values` defaults for the model's open dimensions (`{"L": 1024}`), `other_sizes` the same model
     saved at other sizes of the symbols (--other-size): every size that differs between the files is
-    fitted as an affine function of the symbols (lift.fit_other_sizes)."""
+    fitted as an affine function of the symbols (lift.fit_other_sizes); `custom_layers` a --custom-layers file
+    declaring the model's own layer classes (analyzer/spec/custom_layers.py)."""
     bindings = [s if isinstance(s, SymbolBinding) else parse_symbol_option(s) for s in symbols]
     options = ImportOptions(bindings, dict(values or {}))
     source = str(path)
@@ -78,6 +83,13 @@ def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
     from analyzer.importers.hf_config import hf_config_of, import_hf_config  # a .json with `model_type`
 
     hf_config = hf_config_of(source)
+    custom = None
+    if custom_layers is not None:
+        from analyzer.spec.custom_layers import load_custom_layers
+
+        custom = load_custom_layers(str(custom_layers))
+        if Path(source).suffix.lower() not in KERAS_EXTENSIONS or hf_config is not None:
+            raise UsageError("--custom-layers declares a Keras model's own layer classes (.keras, .json, .h5)")
     if hf_config is not None:
         if bindings or other_files:
             raise UsageError("--symbol and --other-size are for Keras / ONNX models; a Hugging Face config.json "
@@ -87,8 +99,8 @@ def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
     if other_files and not bindings:
         raise UsageError("--other-size needs --symbol: name the input dimensions that differ between the files, "
                          "e.g. --symbol L=input1:1")
-    document, notes = _read_document(source, options)
-    others = [OtherSize(file, _read_document(file, options)[0]) for file in other_files]
+    document, notes = _read_document(source, options, custom)
+    others = [OtherSize(file, _read_document(file, options, custom)[0]) for file in other_files]
     bind_symbols(document, options, notes)
     for name in options.values:
         if not any(s.name == name for s in document.symbols):
@@ -123,13 +135,13 @@ def import_model(path: str | Path, symbols: Iterable[str | SymbolBinding] = (),
     return ImportedModel(source, document, spec, report, findings, notes)
 
 
-def _read_document(source: str, options: ImportOptions) -> tuple[SpecDocument, list[str]]:
+def _read_document(source: str, options: ImportOptions, custom: CustomLayers | None = None) -> tuple[SpecDocument, list[str]]:
     """A model file converted to a spec document (not yet lifted), and notes for the user."""
     suffix = Path(source).suffix.lower()
     if suffix in KERAS_EXTENSIONS:
         from analyzer.importers.keras_config import keras_document, read_keras_config
 
-        return keras_document(read_keras_config(source), source, options)
+        return keras_document(read_keras_config(source), source, options, custom)
     if suffix in ONNX_EXTENSIONS:
         from analyzer.importers.onnx import onnx_document
 

@@ -23,10 +23,14 @@ SYMBOL_HELP = ("name input dimensions as a symbol: NAME=INPUT:AXIS[,INPUT:AXIS..
 OTHER_SIZE_HELP = ("the same model saved at other sizes of the --symbol dimensions (repeatable; one per symbol): "
                    "every size that differs between the files is fitted as a*L + b (docs/importers.md)")
 
+CUSTOM_LAYERS_HELP = ("declare the model's own layer classes: a YAML mapping of class name to what it is (an nnspec "
+                      "type, elementwise, or params and cost as expressions; docs/importers.md#custom-layers)")
 
-def load_model_spec(path: str, symbols: Sequence[str], values: dict[str, int], other_sizes: Sequence[str] = ()) -> Spec:
+
+def load_model_spec(path: str, symbols: Sequence[str], values: dict[str, int], other_sizes: Sequence[str] = (),
+                    custom_layers: str | None = None) -> Spec:
     """The converted spec of a model file, its notes and findings written to stderr."""
-    model = import_model(path, symbols, values, other_sizes)
+    model = import_model(path, symbols, values, other_sizes, custom_layers)
     for message in model.messages():
         print(message, file=sys.stderr)
     return model.spec
@@ -44,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=OTHER_SIZE_HELP)
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="default value of a symbol for an open dimension of the model (e.g. an ONNX dim_param)")
+    parser.add_argument("--custom-layers", metavar="FILE.yaml", default=None, help=CUSTOM_LAYERS_HELP)
     parser.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
     return parser
 
@@ -51,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 def convert(args: argparse.Namespace) -> str:
     if not is_model_file(args.model):
         raise UsageError(f"{args.model}: not a model file (known extensions: {', '.join(MODEL_EXTENSIONS)})")
-    model = import_model(args.model, args.symbols, parse_assignments(args.assignments), args.other_sizes)
+    model = import_model(args.model, args.symbols, parse_assignments(args.assignments), args.other_sizes,
+                         args.custom_layers)
     model.report  # noqa: B018  (a spec that does not analyze is not written)
     for message in model.messages():
         print(message, file=sys.stderr)

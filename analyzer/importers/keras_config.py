@@ -17,7 +17,8 @@ GRU / LSTM with `cudnn_compatible: true`, a Lambda of a named math function (ops
 becomes `Lambda {function: cos}`. Keras 3's operations saved as layers (module keras.src.ops.numpy: Add,
 Subtract, Multiply, Divide) become the merge of that name (two tensors) or ScalarOp (a tensor and a number, the
 number read from the inbound node's args); a nested Sequential or Functional becomes a block of layers named
-`OUTER.INNER` (Keras' names), wired to the tensors it is called on. Anything else is refused, naming the layer
+`OUTER.INNER` (Keras' names), wired to the tensors it is called on. A class of the user's own is read as
+their --custom-layers file declares it (importers/custom_layers.py). Anything else is refused, naming the layer
 and class.
 """
 
@@ -32,11 +33,13 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from analyzer.errors import did_you_mean
+from analyzer.importers.custom_layers import DeclaredDocument, declared_layer, unknown_class_hint
 from analyzer.importers.document import InputDoc, LayerDoc, ModelImportError, SpecDocument, layer_name
 from analyzer.importers.symbols import ImportOptions, OpenDims
 from analyzer.layers import LAYERS
 from analyzer.layers.activations import NOT_ELEMENTWISE
 from analyzer.layers.elementwise import ElementwiseFunction
+from analyzer.spec.custom_layers import CustomLayers
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 LAMBDA_FUNCTIONS = set(ElementwiseFunction.__args__)  # type: ignore[attr-defined]
@@ -110,15 +113,18 @@ def _json(text: str, where: str) -> dict[str, Any]:
     return data
 
 
-def keras_document(config: dict[str, Any], source: str, options: ImportOptions | None = None) -> tuple[SpecDocument, list[str]]:
-    """A spec document for a Keras model config; also returns notes for the user."""
-    return _KerasImporter(source, options or ImportOptions()).model(config)
+def keras_document(config: dict[str, Any], source: str, options: ImportOptions | None = None,
+                   custom: CustomLayers | None = None) -> tuple[SpecDocument, list[str]]:
+    """A spec document for a Keras model config; also returns notes for the user. `custom`: the user's
+    declarations of their own layer classes (--custom-layers, analyzer/importers/custom_layers.py)."""
+    return _KerasImporter(source, options or ImportOptions(), custom).model(config)
 
 
 class _KerasImporter:
-    def __init__(self, source: str, options: ImportOptions) -> None:
+    def __init__(self, source: str, options: ImportOptions, custom: CustomLayers | None = None) -> None:
         self.source = source
         self.options = options
+        self.custom = custom or CustomLayers()
         self.notes: list[str] = []
 
     def error(self, message: str, layer: str | None = None, layer_type: str | None = None,
@@ -136,7 +142,7 @@ class _KerasImporter:
         if class_name not in _CONTAINERS:
             raise self.error(f"the top level is a '{class_name}', not a Keras model (Functional, Model or Sequential)")
         name = config.get("name", Path(self.source).stem) if isinstance(config, dict) else Path(self.source).stem
-        self.doc = SpecDocument(str(name), [], [], [], source=self.source)
+        self.doc = DeclaredDocument(str(name), [], [], [], source=self.source)
         self.open_dims = OpenDims(self.doc, self.options, self.notes)
         keras_version = data.get("keras_version")
         if keras_version:
@@ -378,9 +384,12 @@ class _KerasImporter:
         special = _SPECIAL.get(class_name)
         if special is not None:
             return special(self, config, name, class_name)
+        if class_name in self.custom:
+            return declared_layer(self.custom, self.doc, class_name, config, name, self.source, self.fields)
         if class_name not in LAYERS:
-            hint = did_you_mean(class_name, LAYERS) or "supported: " + ", ".join(sorted({*LAYERS, *_SPECIAL}))
-            raise self.error(f"Keras class '{class_name}' is not supported by nnspec", name, class_name, hint=hint)
+            hint = " ".join(filter(None, (did_you_mean(class_name, LAYERS), unknown_class_hint(class_name))))
+            raise self.error(f"Keras class '{class_name}' is not supported by nnspec; if it is your own layer, declare "
+                             "it with --custom-layers FILE.yaml", name, class_name, hint=hint)
         return class_name, self.fields(class_name, config, name)
 
     def fields(self, type_name: str, config: dict[str, Any], name: str) -> dict[str, Any]:

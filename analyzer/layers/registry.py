@@ -54,11 +54,21 @@ class LayerTable(Mapping[str, LayerKind]):
     def __init__(self) -> None:
         self.registered: dict[str, LayerKind] = {}
         self.families: set[str] = set()  # the family modules imported with their companions
+        # classes a user declared (custom_layers:, --custom-layers; analyzer/spec/custom_layers.py): found by a
+        # lookup, never among the table's types (its keys, length and iteration are the families' types only)
+        self.declared: dict[str, LayerKind] = {}
 
     def __getitem__(self, type_name: str) -> LayerKind:
         if type_name in TYPE_MODULES:
             self.load_family(TYPE_MODULES[type_name])
-        return self.registered[type_name]
+            return self.registered[type_name]
+        return self.declared[type_name]
+
+    def declare(self, kind: LayerKind) -> None:
+        """A user-declared class; a later declaration of the name replaces it (each spec declares its own)."""
+        if kind.type_name in TYPE_MODULES:
+            raise RuntimeError(f"{kind.type_name!r} is a layer type of nnspec's own; it cannot be declared")
+        self.declared[kind.type_name] = kind
 
     def load_family(self, module: str) -> None:
         """The family module, and its companions: a family may keep its training or saved-activation rules in

@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 from analyzer.errors import ExpressionError, Location, SpecSyntaxError, SpecValidationError, did_you_mean
 from analyzer.layers import LAYERS, LayerSpec
 from analyzer.spec.blocks import BlockExpander, SymbolicRepeat
+from analyzer.spec.custom_layers import CustomLayers, parse_custom_layers
 from analyzer.spec.expressions import FUNCTIONS
 from analyzer.spec.fields import PendingSize, Size, SizeValueError, SpecContext
 from analyzer.spec.yaml_loader import MAX_BYTES, SourceMap, load_yaml
 from analyzer.spec.yaml_loader import Path as DataPath
 from analyzer.symbolic import ONE, SizeSymbol, make_symbol
 
-TOP_LEVEL_KEYS = ("name", "description", "symbols", "blocks", "inputs", "layers", "outputs")
+TOP_LEVEL_KEYS = ("name", "description", "symbols", "custom_layers", "blocks", "inputs", "layers", "outputs")
 _SYMBOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _LAYER_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
@@ -135,6 +136,8 @@ class _SpecBuilder:
         if not isinstance(name, str):
             raise self.error("name must be a string", ("name",))
         symbols = self.symbols()
+        self.custom = (parse_custom_layers(self.data["custom_layers"], self.source, ("custom_layers",))
+                       if "custom_layers" in self.data else CustomLayers())  # user-declared classes
         context = SpecContext({s.name: s.symbol for s in symbols}, {s.symbol: s.default for s in symbols})
         inputs = self.inputs(context)
         layers = self.layers(context, inputs)
@@ -208,10 +211,15 @@ class _SpecBuilder:
             label = item.get("name") if isinstance(item.get("name"), str) else f"#{i + 1}"
             if type_name is None:
                 raise self.error("missing required field 'type'", path, layer=label)
-            if not isinstance(type_name, str) or type_name not in LAYERS:
+            if isinstance(type_name, str) and type_name in self.custom:  # docs/spec-format.md#custom_layers
+                item, model = self.custom_layer(item, path, label)
+                type_name = item["type"]
+            elif not isinstance(type_name, str) or type_name not in LAYERS:
                 hint = did_you_mean(str(type_name), LAYERS) or f"known types: {', '.join(sorted(LAYERS))}"
+                hint += "; or declare it in a custom_layers: section (docs/spec-format.md)"
                 raise self.error(f"unknown layer type {type_name!r}", (*path, "type"), layer=label, hint=hint)
-            model = LAYERS[type_name].spec_model
+            else:
+                model = LAYERS[type_name].spec_model
             context.pending = []
             context.symbols = {**base_scope, **layer.scope}
             try:
@@ -225,6 +233,19 @@ class _SpecBuilder:
             entries.append(LayerEntry(spec, name, i, self.source.value(path), fields, context.pending, layer.groups,
                                       layer.multiplier))
         return entries
+
+    def custom_layer(self, item: dict[str, Any], path: DataPath, label: str) -> tuple[dict[str, Any], type[LayerSpec]]:
+        """A layer of a declared class: of kind `as:`, its fields renamed to the spec type's; else its own model."""
+        type_name = item["type"]
+        if self.custom.target(type_name) is None:
+            return item, self.custom.model(type_name)
+        fields = set(self.custom.config_fields(type_name))
+        for key in item:
+            if key not in fields and key not in ("type", "name", "inputs", "trainable", "description"):
+                raise self.error(f"unknown field '{key}' of the custom layer '{type_name}' (its fields: "
+                                 f"{', '.join(sorted(fields)) or 'none'})", (*path, key), key=True, layer=label)
+        renamed = self.custom.renamed(type_name, item)
+        return renamed, LAYERS[renamed["type"]].spec_model
 
     def outputs(self, layers: list[LayerEntry]) -> tuple[list[str], list[Location | None]]:
         raw = self.data.get("outputs")
