@@ -22,7 +22,7 @@ from analyzer.layers.backward import Backward, Needs, NoBackwardRule
 from analyzer.layers.registry import CONVENTIONS, INPUT_LAYER, TORCH_TRAINING, TRAINING
 from analyzer.report import Report
 from analyzer.symbolic import ZERO, SizeSymbol, make_symbol, product, sum_of
-from analyzer.training_memory import step_memory
+from analyzer.training_memory import Repeat, repeat_chain, step_memory, symbolic_repeats
 
 BATCH = "B"
 # Optimizer FLOPs per trainable parameter and step, as torch.optim computes them (steady state; the
@@ -224,7 +224,7 @@ def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool]
     weights: dict[object, sympy.Expr] = {}  # tensor -> the copies each reader reads of it
     sums: dict[str, sympy.Expr] = {}
     notes: list[str] = []
-    repeats = _symbolic_repeats(report)
+    repeats = symbolic_repeats(report)
     broken: set[str] = set()
 
     def readable(name: str, row: Any) -> list[str]:
@@ -255,46 +255,12 @@ def gradient_sums(report: Report, batch: sympy.Symbol, requires: dict[str, bool]
     return sums, notes
 
 
-@dataclass(frozen=True)
-class _Repeat:
-    """A block instance repeated a symbolic number of times: `times` copies of its rows (names `PREFIX.each.*`),
-    copy 1 reading `input`, copy k + 1 the `end` row of copy k; None where that wiring does not hold."""
-
-    times: sympy.Expr
-    input: str | None
-    end: str | None
-
-
-def _chain(name: str) -> list[str]:
-    """The symbolic repeats a row is in, outermost first: 'a.each.b.each.c' -> ['a', 'a.each.b']."""
-    parts = name.split(".each.")
-    return [".each.".join(parts[:i]) for i in range(1, len(parts))]
-
-
-def _symbolic_repeats(report: Report) -> dict[str, _Repeat]:
-    rows = report.layers
-    chains = {name: _chain(name) for name in rows}
-    out: dict[str, _Repeat] = {}
-    for prefix in sorted({p for chain in chains.values() for p in chain}, key=lambda p: p.count(".each.")):
-        members = {n for n, chain in chains.items() if prefix in chain}
-        direct = next((n for n in members if chains[n][-1] == prefix), None)
-        outer = sympy.Mul(*(out[p].times for p in _chain(prefix + ".each.x")[:-1]))
-        times = rows[direct].multiplier / outer if direct is not None else None
-        refs = {ref.removesuffix(":0") for n in members for ref in rows[n].inputs}
-        inputs = {ref for ref in refs if ref.partition(":")[0] not in members}
-        ends = [n for n in members if n not in {ref.partition(":")[0] for ref in refs}]
-        ok = times is not None and len(inputs) == 1 and len(ends) == 1
-        out[prefix] = _Repeat(times if times is not None else sympy.Integer(1),
-                              next(iter(inputs)) if ok else None, ends[0] if ok else None)
-    return out
-
-
-def _resolved_reads(reader: str, ref: str, repeats: dict[str, _Repeat]) -> list[tuple[object, sympy.Expr]] | str:
+def _resolved_reads(reader: str, ref: str, repeats: dict[str, Repeat]) -> list[tuple[object, sympy.Expr]] | str:
     """The tensors one row's read of `ref` reads over all of its copies, as (tensor, copies of the reader reading
     it): `ref` itself in the copies where every repeat between them is in its first copy, the carried output of
     repeat R's copy before where R is in a later one. A str: the repeat whose wiring is not known."""
     producer = ref.partition(":")[0]
-    mine, theirs = _chain(reader), _chain(producer)
+    mine, theirs = repeat_chain(reader), repeat_chain(producer)
     shared = 0
     while shared < min(len(mine), len(theirs)) and mine[shared] == theirs[shared]:
         shared += 1

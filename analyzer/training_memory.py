@@ -60,6 +60,9 @@ def compute_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
+Kept = list[tuple[sympy.Expr, str]]  # a layer's saved storages: (elements, dtype), first keeper first
+
+
 @dataclass
 class _Walk:
     """Saved storages per layer (elements, dtype), first keeper first; the layers not counted, by type."""
@@ -85,10 +88,11 @@ def _walk(step: StepLike, world: World) -> _Walk:
     seen: set[Any] = set()
     out = _Walk()
 
-    def visit(name: str, row: Any, copy: int = 0, feed: tuple[str, str] | None = None,
-              opaque: bool = False) -> list[tuple[sympy.Expr, str]] | None:
-        """Walk one row: its copy `copy` of a repeated block (0: the row itself), `feed` (the block's input, the
-        block's output) rewiring the copies after the first to read the one before. None: not counted."""
+    def visit(name: str, row: Any, copy: tuple[int, ...] = (), feeds: dict[str, str] | None = None,
+              opaque: bool = False) -> Kept | None:
+        """Walk one row: its copy `copy` of the repeated blocks it is in (one index per repeat; (): the row itself),
+        `feeds` (a block's input -> its output) rewiring the copies after the first to read the one before. None:
+        not counted."""
         def own(key: tuple[Any, ...]) -> tuple[Any, ...]:
             return (*key, copy) if copy else key
 
@@ -98,7 +102,7 @@ def _walk(step: StepLike, world: World) -> _Walk:
             storages[name] = (product(shapes[0]), "float")
             values[name] = _Value(name, channels_last(len(shapes[0])), shapes[0])
             return []
-        refs = [feed[1] if feed and ref.partition(":")[0] == feed[0] else ref for ref in row.inputs]
+        refs = [feeds[ref.partition(":")[0]] if feeds and ref.partition(":")[0] in feeds else ref for ref in row.inputs]
         sources = [values.get(ref) or values[ref.partition(":")[0]] for ref in refs]
         trains = step.layers[name].trainable_params != 0
         requires[name] = trains or any(requires[ref.partition(":")[0]] for ref in refs)
@@ -160,54 +164,85 @@ def _walk(step: StepLike, world: World) -> _Walk:
                 kept.append(storages[key])
         return kept
 
-    rows = list(report.layers.items())
-    i = 0
-    while i < len(rows):
-        name, row = rows[i]
-        if row.multiplier == 1:
-            kept = visit(name, row)
-            if kept is not None and row.type != INPUT_LAYER:
-                out.saved[name] = kept
-            i += 1
-            continue
-        # a block repeated m times, one row per layer: copy 1 reads the block's input, copy 2 (and every later
-        # one, checked on copy 3) the block's output; saved = copy 1's + (m - 1) copy 2's
-        j, feed = repeat_run(rows, i)
-        run = rows[i:j]
-        if feed is None:
-            for n, r in run:
-                visit(n, r, opaque=True)
+    repeats = symbolic_repeats(report)
+
+    def walk(rows: list[tuple[str, Any]], copy: tuple[int, ...], feeds: dict[str, str]) -> dict[str, Kept | None]:
+        """Each row's saves in one copy of the repeats enclosing `rows`; a block repeated t times (a symbol) inside
+        them, one row per layer, walked in copies 1, 2 and 3 (copy 2 reading copy 1's output, copy 3 checking that
+        copy 2 is every later one): copy 1's saves + (t - 1) copy 2's. Nested repeats apply this at each level."""
+        kept: dict[str, Kept | None] = {}
+        i = 0
+        while i < len(rows):
+            name, row = rows[i]
+            chain = repeat_chain(name)
+            if len(chain) == len(copy):
+                kept[name] = visit(name, row, copy, feeds)
+                i += 1
+                continue
+            prefix = chain[len(copy)]
+            j = i
+            while j < len(rows) and prefix in repeat_chain(rows[j][0]):
+                j += 1
+            run, repeat = rows[i:j], repeats[prefix]
+            if repeat.input is None or repeat.end is None:
+                for n, r in run:
+                    visit(n, r, copy, feeds, opaque=True)
+                    kept[n] = None
+                i = j
+                continue
+            source = repeat.input.partition(":")[0]
+            copies = [walk(run, (*copy, c), feeds if c == 1 else {**feeds, source: repeat.end}) for c in (1, 2, 3)]
+            for n, _ in run:
+                first, second, third = (each[n] for each in copies)
+                if first is None or second is None or third is None:
+                    kept[n] = None
+                elif second != third:
+                    out.not_counted[n] = REPEATED
+                    kept[n] = None
+                else:
+                    kept[n] = first + [(e * (repeat.times - 1), d) for e, d in second]
             i = j
-            continue
-        copies = [[visit(n, r, copy, feed if copy > 1 else None) for n, r in run] for copy in (1, 2, 3)]
-        for (n, _), first, second, third in zip(run, *copies, strict=True):
-            if first is None or second is None or third is None:
-                continue
-            if second != third:
-                out.not_counted[n] = REPEATED
-                continue
-            out.saved[n] = first + [(e * (row.multiplier - 1), d) for e, d in second]
-        i = j
+        return kept
+
+    for name, kept in walk(list(report.layers.items()), (), {}).items():
+        if kept is not None and report.layers[name].type != INPUT_LAYER:
+            out.saved[name] = kept
     return out
 
 
-def repeat_run(rows: list[tuple[str, Any]], i: int) -> tuple[int, tuple[str, str] | None]:
-    """The rows of the block repeated a symbolic number of times that starts at rows[i] (rows[i:j], one row per
-    layer, every copy alike), and how its copies chain: (the block's input, the block's output), copy 1 reading
-    the input and copy k + 1 the output of copy k. None when the run has several inputs or outputs (nested symbolic
-    repeats): the copies' wiring is then not known row by row."""
-    name, row = rows[i]
-    group = (row.multiplier, name.rpartition(".each.")[0])
-    j = i
-    while j < len(rows) and (rows[j][1].multiplier, rows[j][0].rpartition(".each.")[0]) == group:
-        j += 1
-    run = rows[i:j]
-    names = {n for n, _ in run}
-    read = {ref.partition(":")[0] for _, r in run for ref in r.inputs}
-    external, ends = read - names, [n for n, _ in run if n not in read]
-    if len(external) != 1 or len(ends) != 1:
-        return j, None
-    return j, (external.pop(), ends[0])
+@dataclass(frozen=True)
+class Repeat:
+    """A block instance repeated a symbolic number of times: `times` copies of its rows (names `PREFIX.each.*`),
+    copy 1 reading `input`, copy k + 1 the `end` row of copy k; None where that wiring does not hold."""
+
+    times: sympy.Expr
+    input: str | None
+    end: str | None
+
+
+def repeat_chain(name: str) -> list[str]:
+    """The symbolic repeats a row is in, outermost first: 'a.each.b.each.c' -> ['a', 'a.each.b']."""
+    parts = name.split(".each.")
+    return [".each.".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def symbolic_repeats(report: Any) -> dict[str, Repeat]:
+    """Every block instance repeated a symbolic number of times in the report, by its name prefix."""
+    rows = report.layers
+    chains = {name: repeat_chain(name) for name in rows}
+    out: dict[str, Repeat] = {}
+    for prefix in sorted({p for chain in chains.values() for p in chain}, key=lambda p: p.count(".each.")):
+        members = {n for n, chain in chains.items() if prefix in chain}
+        direct = next((n for n in members if chains[n][-1] == prefix), None)
+        outer = sympy.Mul(*(out[p].times for p in repeat_chain(prefix + ".each.x")[:-1]))
+        times = rows[direct].multiplier / outer if direct is not None else None
+        refs = {ref.removesuffix(":0") for n in members for ref in rows[n].inputs}
+        inputs = {ref for ref in refs if ref.partition(":")[0] not in members}
+        ends = [n for n in members if n not in {ref.partition(":")[0] for ref in refs}]
+        ok = times is not None and len(inputs) == 1 and len(ends) == 1
+        out[prefix] = Repeat(times if times is not None else sympy.Integer(1),
+                              next(iter(inputs)) if ok else None, ends[0] if ok else None)
+    return out
 
 
 def _per_layer(walk: _Walk, unit: int) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr]]:

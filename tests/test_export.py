@@ -184,3 +184,20 @@ def test_cli_writes_the_file(tmp_path, capsys):
 def test_cli_export_usage_errors(capsys, argv, message):
     assert cli.main(["specs/pet_cgdnn.yaml", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_nested_symbolic_repeats_are_unrolled_copy_by_copy():
+    """A block repeated N times holding one repeated M times: each outer copy writes its M inner copies, copy k + 1
+    of each level reading copy k's output (tests/crosscheck/specs/zoo_nested_repeats.yaml at N = 2, M = 2)."""
+    from analyzer.export.plan import plan_export
+
+    plan = plan_export(ROOT / "tests/crosscheck/specs/zoo_nested_repeats.yaml", {"N": 2, "M": 2, "T": 3})
+    wiring = {layer.name: layer.inputs for layer in plan.layers}
+    assert wiring["out.block1.in.block1.d"] == ("out.block1.norm",)
+    assert wiring["out.block1.in.block2.add"] == ("out.block1.in.block1.add", "out.block1.in.block2.d")
+    assert wiring["out.block1.proj"] == ("out.block1.in.block2.add",)
+    assert wiring["out.block2.norm"] == ("out.block1.res",)
+    assert wiring["out.block2.res"] == ("out.block1.res", "out.block2.proj")
+    assert wiring["head"] == ("out.block2.res",)
+    assert len(plan.layers) == 1 + 2 * (3 + 2 * 2) + 1  # first, N x (norm, proj, res + M x (d, add)), head
+    assert {layer.copies for layer in plan.layers if ".in." in layer.name} == {4}  # one of N·M copies

@@ -241,3 +241,37 @@ def test_a_reshape_that_only_drops_size_one_axes_is_a_view_whatever_the_strides(
     assert squeeze_layout(x, (b, sympy.Integer(5), sympy.Integer(4), sympy.Integer(1))) == saved.Layout((0, 2, 1, 3))
     # merging the 5 positions with the 4 channels is no squeeze: None (the rule then counts a contiguous copy)
     assert squeeze_layout(x, (b, sympy.Integer(20))) is None
+
+
+def test_saved_activations_of_nested_symbolic_repeats():
+    """first (Dense) -> N x [pre (Dense) -> M x [d (Dense), add = x + d] -> res = x + in]: each Dense keeps its
+    input (4 floats, B = 1); the adds keep nothing. first 4, pre N·4, d N·M·4: at N = 3, M = 2, 4 + 12 + 24 = 40,
+    each copy's input its own storage (the copy before's output); as the unrolled block (N = 3, M = 2 written out)."""
+    from analyzer import analyze
+    from analyzer.training import training_step
+
+    nested = """
+symbols: {{N: 3, M: 2}}
+blocks:
+  inner:
+    layers:
+      - {{type: Dense, name: d, units: 4}}
+      - {{type: Add, name: add, inputs: [x, d]}}
+  outer:
+    layers:
+      - {{type: Dense, name: pre, units: 4}}
+      - {{block: inner, name: in, repeat: {inner}}}
+      - {{type: Add, name: res, inputs: [x, in]}}
+inputs: [{{name: x, shape: [4]}}]
+layers:
+  - {{type: Dense, name: first, units: 4}}
+  - {{block: outer, name: out, repeat: {outer}}}
+"""
+    for outer, inner in (("N", "M"), (3, 2), ("N", 2), (3, "M")):
+        step = training_step(analyze(nested.format(outer=outer, inner=inner)), batch=1)
+        lines = {line.name: line for line in step_memory(step)}
+        assert step.report.value(lines["saved_activations"].elements) == 40, (outer, inner)
+        assert not lines["saved_activations"].note
+    symbolic = training_step(analyze(nested.format(outer="N", inner="M")), batch=2)
+    saved = {line.name: line for line in step_memory(symbolic)}["saved_activations"].elements
+    assert symbolic.report.at(N=5, M=4).value(saved) == 2 * (4 + 5 * 4 + 5 * 4 * 4)

@@ -175,55 +175,83 @@ def plan_export(spec: str | Path | Spec, values: Mapping[str, int] | None = None
     return ExportPlan(spec.name, spec.file, report.symbol_values(), inputs, planned, outputs, report, bias)
 
 
-def _repeat_of(row: LayerRow, spec: Spec) -> Any:
-    owners = [r for r in spec.symbolic_repeats if row.name.startswith(f"{r.instance}.each.")]
-    if len(owners) > 1:
-        raise ExportError("is inside blocks repeated a symbolic number of times within each other; the exporter "
-                          "unrolls one level only", location=row.location, layer=row.name, layer_type=row.type,
-                          hint="give the inner repeat a whole number")
-    return owners[0] if owners else None
+@dataclass(frozen=True)
+class _Unrolling:
+    """A symbolic repeat as it is unrolled: its instance prefix, input and output, in the names of the copy of the
+    enclosing repeats being written, and its number of copies at the export's values."""
 
+    instance: str
+    input: str
+    output: str
+    times: int
 
-def _copy_name(name: str, instance: str, copy: int) -> str:
-    return f"{instance}.block{copy}.{name[len(instance) + len('.each.'):]}"
+    def renamed(self, name: str, copy: int) -> str:
+        """`name` in copy `copy`: INSTANCE.each.REST -> INSTANCE.blockCOPY.REST (other names as they are)."""
+        prefix = f"{self.instance}.each."
+        return f"{self.instance}.block{copy}.{name[len(prefix):]}" if name.startswith(prefix) else name
+
+    def contains(self, name: str) -> bool:
+        return name.startswith(f"{self.instance}.each.")
 
 
 def _renamed_output(reference: str, spec: Spec, report: Report) -> str:
-    """A reference to the output of a symbolic repeat, as one to the last copy (`NAME:i` keeps its output index)."""
+    """A model output that is a symbolic repeat's output, as its last copy's, at every level of nested repeats
+    (`out.each.in.each.add` -> `out.block3.in.block2.add`; `NAME:i` keeps its output index)."""
     name, index = split_reference(reference)
-    for r in spec.symbolic_repeats:
-        if name == r.output:
-            return output_reference(_copy_name(name, r.instance, report.value(r.times)), index)
-    return reference
+    parts = name.split(".each.")
+    if len(parts) == 1:
+        return reference
+    times = {r.instance: report.value(r.times) for r in spec.symbolic_repeats}
+    written = parts[0]
+    for i in range(1, len(parts)):
+        written += f".block{times['.each.'.join(parts[:i])]}.{parts[i]}"
+    return output_reference(written, index)
 
 
 def _unroll(rows: list[LayerRow], spec: Spec, report: Report) -> list[tuple[str, LayerRow, list[str], int]]:
+    """The rows with every symbolic repeat written out as its copies, nested repeats inside each copy."""
+    levels = [_Unrolling(r.instance, r.input, r.output, report.value(r.times)) for r in spec.symbolic_repeats]
+    return _unroll_level([(row.name, row, list(row.inputs)) for row in rows], levels, 1)
+
+
+def _unroll_level(items: list[tuple[str, LayerRow, list[str]]], levels: list[_Unrolling],
+                  copies: int) -> list[tuple[str, LayerRow, list[str], int]]:
+    outermost = [r for r in levels if not any(o is not r and o.contains(r.instance) for o in levels)]
+    inner = [r for r in levels if r not in outermost]
+
+    def outside(source: str) -> str:  # a read of a repeat's output from outside it: its last copy's
+        layer, index = split_reference(source)
+        for r in outermost:
+            if layer == r.output:
+                return output_reference(r.renamed(layer, r.times), index)
+        return source
+
     out: list[tuple[str, LayerRow, list[str], int]] = []
     done: set[str] = set()
-    for row in rows:
-        repeat = _repeat_of(row, spec)
+    for name, row, sources in items:
+        repeat = next((r for r in outermost if r.contains(name)), None)
         if repeat is None:
-            sources = [_renamed_output(s, spec, report) for s in row.inputs]
-            out.append((row.name, row, sources, 1))
+            out.append((name, row, [outside(s) for s in sources], copies))
             continue
         if repeat.instance in done:
             continue
         done.add(repeat.instance)
-        times = report.value(repeat.times)
-        body = [r for r in rows if _repeat_of(r, spec) is repeat]
-        inside = {r.name for r in body}
-        for copy in range(1, times + 1):
-            for member in body:
-                sources = []
-                for s in member.inputs:
-                    if split_reference(s)[0] in inside:
-                        layer, index = split_reference(s)
-                        sources.append(output_reference(_copy_name(layer, repeat.instance, copy), index))
-                    elif s == repeat.input and copy > 1:
-                        sources.append(_copy_name(repeat.output, repeat.instance, copy - 1))
-                    else:
-                        sources.append(_renamed_output(s, spec, report))
-                out.append((_copy_name(member.name, repeat.instance, copy), member, sources, times))
+        body = [item for item in items if repeat.contains(item[0])]
+        inside = {n for n, _, _ in body}
+        nested = [r for r in inner if repeat.contains(r.instance)]
+        for copy in range(1, repeat.times + 1):
+            def written(source: str, copy: int = copy, repeat: _Unrolling = repeat, inside: set[str] = inside) -> str:
+                layer, index = split_reference(source)
+                if layer in inside:
+                    return output_reference(repeat.renamed(layer, copy), index)
+                if source == repeat.input and copy > 1:  # copy k + 1 reads copy k's output
+                    return repeat.renamed(repeat.output, copy - 1)
+                return outside(source)
+
+            copy_items = [(repeat.renamed(n, copy), r, [written(s) for s in srcs]) for n, r, srcs in body]
+            copy_levels = [_Unrolling(repeat.renamed(r.instance, copy), written(r.input), repeat.renamed(r.output, copy),
+                                      r.times) for r in nested]
+            out += _unroll_level(copy_items, copy_levels, copies * repeat.times)
     return out
 
 
