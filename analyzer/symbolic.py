@@ -64,9 +64,12 @@ class IdentityMemo:
     def get(self, *objects: Any) -> Any:
         """The value remembered for these objects, or None."""
         hit = self.entries.get(tuple(map(id, objects)))
-        if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
-            return hit[1]
-        return None
+        if hit is None:
+            return None
+        for a, b in zip(hit[0], objects):  # the same ids, and still the same objects (the entry keeps them alive)
+            if a is not b:
+                return None
+        return hit[1]
 
     def put(self, objects: tuple[Any, ...], value: Any) -> Any:
         if len(self.entries) >= self.size:
@@ -468,7 +471,9 @@ def sum_of(parts: Iterable[Expr]) -> Expr:
     """sympy.Add(*parts), with its expansion for render() collected from the parts' own (remembered) expansions,
     which the parts' rows make anyway: a total over 1,000 layers printed from the Add re-expands every term
     Add has merged into a new object (issue 16: the training step's totals and per-layer sums)."""
-    parts = [sympy.Integer(p) if isinstance(p, int) else p for p in parts]
+    parts = [p for p in (sympy.Integer(p) if isinstance(p, int) else p for p in parts) if p is not ZERO]
+    if len(parts) <= 1:
+        return parts[0] if parts else ZERO
     try:
         pairs = [pair for part in parts for pair in _terms(part)]
     except _BeyondCounts:
