@@ -250,23 +250,8 @@ def test_saved_activations_of_nested_symbolic_repeats():
     from analyzer import analyze
     from analyzer.training import training_step
 
-    nested = """
-symbols: {{N: 3, M: 2}}
-blocks:
-  inner:
-    layers:
-      - {{type: Dense, name: d, units: 4}}
-      - {{type: Add, name: add, inputs: [x, d]}}
-  outer:
-    layers:
-      - {{type: Dense, name: pre, units: 4}}
-      - {{block: inner, name: in, repeat: {inner}}}
-      - {{type: Add, name: res, inputs: [x, in]}}
-inputs: [{{name: x, shape: [4]}}]
-layers:
-  - {{type: Dense, name: first, units: 4}}
-  - {{block: outer, name: out, repeat: {outer}}}
-"""
+    from tests.test_training_gradient_sums import NESTED as nested
+
     for outer, inner in (("N", "M"), (3, 2), ("N", 2), (3, "M")):
         step = training_step(analyze(nested.format(outer=outer, inner=inner)), batch=1)
         lines = {line.name: line for line in step_memory(step)}

@@ -310,3 +310,20 @@ def torch_model_to_train(plan: ExportPlan, frozen: str | None, train: bool) -> A
             if layer.row is not None and layer.row.name == frozen:
                 getattr(model, model.spec_names[layer.name]).requires_grad_(False)
     return model
+
+
+def assert_torch_flops_per_row(model: Any, plan: ExportPlan, report: Report, counter: FlopCounterMode) -> None:
+    """After `counter` ran the export `model` of `plan`: each report row's --convention torch count equals
+    FlopCounterMode's for its modules (the copies of a repeated block summed), and the totals agree."""
+    from analyzer.conventions import recount_with
+
+    by_module = counter.get_flop_counts()
+    recount = recount_with(report, "torch")
+    root = type(model).__name__
+    measured: dict[str, int] = {}
+    for layer in plan.layers:
+        measured[layer.row.name] = measured.get(layer.row.name, 0) + sum(
+            by_module.get(f"{root}.{layer.attr}", {}).values())
+    for name, flops in measured.items():
+        assert report.value(recount.layers[name].expr) == flops, name
+    assert report.value(recount.total) == counter.get_total_flops()

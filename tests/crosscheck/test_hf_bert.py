@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from crosscheck_harness import ROOT, cases_of, load_sizes  # noqa: E402
+from crosscheck_harness import ROOT, assert_torch_flops_per_row, cases_of, load_sizes  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from analyzer.conventions import recount_with  # noqa: E402
@@ -82,16 +82,7 @@ def test_written_spec_on_its_torch_export(values):
     types = torch.randint(0, 2, (1, values["T"])).float()
     with torch.no_grad(), counter:
         model(ids, types)
-    by_module = counter.get_flop_counts()
-    recount = recount_with(report, "torch")
-    root = type(model).__name__
-    measured: dict[str, int] = {}  # a report row -> its modules' counts (the copies of a repeated block summed)
-    for layer in plan.layers:
-        measured[layer.row.name] = measured.get(layer.row.name, 0) + sum(
-            by_module.get(f"{root}.{layer.attr}", {}).values())
-    for name, flops in measured.items():
-        assert report.value(recount.layers[name].expr) == flops, name
-    assert report.value(recount.total) == counter.get_total_flops()
+    assert_torch_flops_per_row(model, plan, report, counter)
 
 
 # BertForMaskedLM's spec as `analyze convert` writes it, at tiny sizes: its decoder is the one ReversibleEmbedding

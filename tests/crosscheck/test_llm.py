@@ -10,10 +10,9 @@ import math
 
 import pytest
 import torch
-from crosscheck_harness import ROOT, cases_of, load_sizes
+from crosscheck_harness import ROOT, assert_torch_flops_per_row, cases_of, load_sizes
 from torch.utils.flop_counter import FlopCounterMode
 
-from analyzer.conventions import recount_with
 from analyzer.export.plan import plan_export
 from analyzer.export.torch_model import build_torch
 from analyzer.layers.torch_modules.transformer import GatedMLP, GroupedQueryAttention, RMSNormPlusOne
@@ -34,16 +33,7 @@ def test_params_and_flop_counter_mode_on_the_torch_export(path, values):
     tokens = torch.randint(0, values["V"], (1, values["T"])).float()
     with torch.no_grad(), counter:
         model(tokens)
-    by_module = counter.get_flop_counts()
-    recount = recount_with(report, "torch")
-    root = type(model).__name__
-    measured: dict[str, int] = {}  # a report row -> its modules' counts (the copies of a repeated block summed)
-    for layer in plan.layers:
-        measured[layer.row.name] = measured.get(layer.row.name, 0) + sum(
-            by_module.get(f"{root}.{layer.attr}", {}).values())
-    for name, flops in measured.items():
-        assert report.value(recount.layers[name].expr) == flops, name
-    assert report.value(recount.total) == counter.get_total_flops()
+    assert_torch_flops_per_row(model, plan, report, counter)
 
 
 def reference_attention(module, query, value, causal, window, theta, rotary):
