@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 
-.PHONY: demo test crosscheck lint clean zoo why-counters bench
+.PHONY: demo test crosscheck lint clean zoo why-counters bench keras-apps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ $(CROSSCHECK_READY): pyproject.toml | $(BIN)/python
 ## export tiny torch modules (tests/test_importers_onnx.py) skip in `make test` without torch: they run here.
 crosscheck: $(CROSSCHECK_READY)
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/crosscheck tests/test_importers_onnx.py
+
+## keras-apps: regenerate the keras.applications table of docs/importers.md (every buildable model imported, against
+## Keras' count_params() and FlopCounterMode; about 2 minutes)
+keras-apps: $(CROSSCHECK_READY)
+	KERAS_BACKEND=torch $(BIN)/python scripts/keras_apps_doc.py
 
 ## why-counters: regenerate docs/why-counters-disagree.md from the profiles and the real tools
 why-counters: $(CROSSCHECK_READY)

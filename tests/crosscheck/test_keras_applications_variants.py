@@ -12,7 +12,10 @@ stride-2 block (192 x 256 from 160 x 160), and not at odd sizes: Keras' `imagene
 block's ZeroPadding2D from the parity of that block's input, so the padding saved at 160 (even) is not the one
 Keras builds at 225 (strict xfail, CORRECT_PAD); `--other-size` refuses to fit it (test below).
 
-Run time, measured on 2 shared cores (2026-12-07, torch 2.13.0, Keras 3.15.1): see the end of this docstring.
+Run time, measured on 2 shared cores (2026-12-07, torch 2.13.0, Keras 3.15.1): 46 s for the 37 tests (52 s with
+pytest's start), 37 Keras models built once each (keras_numbers is cached; the lift is saved at the size of the
+no_top-avg-160 variant). Under load from other jobs (load average 4) the same run took 4 min: InceptionResNetV2's
+builds are the most sensitive; drop it first if this must be faster.
 """
 
 from __future__ import annotations
@@ -93,7 +96,9 @@ def _lift_cases():
     for name in MODELS:
         for size in LIFT_TO:
             odd = any(s % 2 for s in size)
-            marks = [pytest.mark.xfail(strict=True, reason=CORRECT_PAD_REASON)] if odd and name in CORRECT_PAD else []
+            marks = []
+            if odd and name in CORRECT_PAD:  # the numbers differ (AssertionError); an import error is not hidden
+                marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=CORRECT_PAD_REASON)]
             yield pytest.param(name, size, marks=marks, id=f"{name}-{size[0]}x{size[1]}")
 
 
