@@ -106,13 +106,30 @@ class Note:
 def always_or_never(kind: Kind, lhs: sympy.Expr, rhs: sympy.Expr) -> bool | None:
     """True if the requirement holds for all symbol values, False if for none, None if it depends."""
     if kind == "int":
-        return True if lhs.is_integer else (False if lhs.is_Rational else None)
+        if lhs.is_Rational:
+            return bool(lhs.is_Integer)
+        if _divides_by_a_symbol(lhs):
+            # sympy cannot tell d·kv/h an integer for every positive d, kv, h (it is not), and asking it costs tens
+            # of milliseconds per expression (an LLM config's head sizes, at every cold start): it depends
+            return None
+        return True if lhs.is_integer else None
+
     difference = sympy.expand(lhs - rhs)
     if difference.is_Number:
         return bool(difference >= 0) if kind == "ge" else bool(difference == 0)
     if kind == "ge" and difference.is_nonnegative:
         return True
     return None
+
+
+def _divides_by_a_symbol(expr: sympy.Expr) -> bool:
+    """Does expr hold a negative power of something with a symbol in it (outside a floor's argument, whose value is
+    an integer whatever it holds)."""
+    if isinstance(expr, (sympy.floor, sympy.ceiling)) or expr.is_Atom:
+        return False
+    if expr.is_Pow and expr.exp.is_negative and expr.base.free_symbols:
+        return True
+    return any(_divides_by_a_symbol(arg) for arg in expr.args)
 
 
 def symbol_bound(constraint: Constraint, symbol: SizeSymbol, values: Mapping[sympy.Symbol, int]) -> str | None:
