@@ -208,8 +208,17 @@ class Report:
                                  location=where, hint="symbols are positive integers; 'min' in the declaration raises the bound")
             chosen[s.symbol] = value
         constraint_rules.check(self.constraints, self.symbols, chosen)
-        report = replace(self, values=chosen)
+        report = self.with_values(values=chosen)
         report.check_magnitudes()
+        return report
+
+    def with_values(self, **changes: Any) -> Report:
+        """dataclasses.replace of the symbols' values or declarations (not the rows): the totals' formulas, which do
+        not depend on them, come along rather than being summed again over every row."""
+        report = replace(self, **changes)
+        for name in ("total", "inactive_params"):
+            if name in self.__dict__:
+                report.__dict__[name] = self.__dict__[name]
         return report
 
     def check_magnitudes(self, formulas: bool = False) -> None:

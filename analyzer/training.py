@@ -120,7 +120,7 @@ def with_batch(report: Report, batch: int | None) -> tuple[Report, sympy.Symbol]
     if existing is None:
         symbol = make_symbol(BATCH)
         declared = SizeSymbol(symbol, 1, 1, "batch size (samples per training step)")
-        report = replace(report, symbols=(*report.symbols, declared), values={**report.values, symbol: 1})
+        report = report.with_values(symbols=(*report.symbols, declared), values={**report.values, symbol: 1})
     else:
         symbol = existing.symbol
     if batch is not None:
@@ -316,7 +316,7 @@ def with_dataset(report: Report, samples: int) -> tuple[Report, str]:
         raise UsageError(f"--set {name}={samples} is below the minimum 1 of the dataset size {name} (samples per epoch)")
     symbol = make_symbol(name)
     declared = SizeSymbol(symbol, 1, 1, "dataset size (samples per epoch)")
-    report = replace(report, symbols=(*report.symbols, declared), values={**report.values, symbol: 1})
+    report = report.with_values(symbols=(*report.symbols, declared), values={**report.values, symbol: 1})
     return report.at(**{name: samples}), name
 
 

@@ -69,7 +69,7 @@ class _Walk:
 
     saved: dict[str, list[tuple[sympy.Expr, str]]] = field(default_factory=dict)
     not_counted: dict[str, str] = field(default_factory=dict)  # layer -> type
-    grads: dict[str, sympy.Expr] = field(default_factory=dict)  # layer -> gradient elements in flight in its backward
+    grads: dict[str, tuple[sympy.Expr, ...]] = field(default_factory=dict)  # layer -> gradients in flight in its backward
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,10 @@ def _walk(step: StepLike, world: World) -> _Walk:
         trains = step.layers[name].trainable_params != 0
         requires[name] = trains or any(requires[ref.partition(":")[0]] for ref in refs)
         if requires[name]:
-            grads = sympy.Add(*(product(s) for s in shapes))
+            grads = [product(s) for s in shapes]
             if any(requires[ref.partition(":")[0]] for ref in refs):
-                grads += sympy.Add(*(product(v.shape) for v in sources))
-            out.grads[name] = grads
+                grads += [product(v.shape) for v in sources]
+            out.grads[name] = tuple(grads)  # summed for the largest only (step_memory)
         rule = SAVES.get(row.type)
         result: Saves | None = None
         if rule is not None and opaque:
@@ -312,8 +312,8 @@ def step_memory(step: StepLike, dtype: str = "float32") -> list[MemoryLine]:
     # gradients in flight: the largest layer's dL/d(output) and dL/d(input), at the report's values
     flight, where = ZERO, ""
     if walk.grads:
-        where = max(walk.grads, key=lambda n: report.value(walk.grads[n]))
-        flight = walk.grads[where]
+        where = max(walk.grads, key=lambda n: sum(report.value(g) for g in walk.grads[n]))
+        flight = sympy.Add(*walk.grads[where])
     peak_note = f"all of the above + gradients in flight at {where}" if where else "all of the above"
     lines.append(MemoryLine("peak", sympy.Add(*(line.elements for line in lines)) + flight,
                             sympy.Add(*(line.bytes for line in lines)) + unit * flight,
