@@ -8,6 +8,7 @@ not grow with s is O(1) and its exact value is shown.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -117,7 +118,57 @@ def _coefficients(expr: sympy.Expr, symbol: sympy.Symbol) -> dict[int, sympy.Rat
     return {degree: c for (degree,), c in sympy.Poly(smooth, symbol).as_dict().items()}
 
 
+def _polynomial_at(expr: sympy.Expr, symbol: sympy.Symbol, values: Mapping[sympy.Symbol, int],
+                   seen: dict[int, Polynomial | None]) -> Polynomial | None:
+    """_polynomial of expr with the other symbols at their values, without substituting them into the tree first
+    (xreplace rebuilds every node of a total: most of the cost of the growth lines on a large model): a floor of
+    numbers is taken, one with the symbol in it dropped. None for anything else (growth() then substitutes)."""
+    key = id(expr)
+    if key in seen:
+        return seen[key]
+    result: Polynomial | None = None
+    if expr is symbol:
+        result = {1: Fraction(1)}
+    elif expr.is_Symbol:
+        result = {0: Fraction(values[expr])} if expr in values else None
+    elif expr.is_Rational:
+        result = {0: Fraction(int(expr.p), int(expr.q))}
+    elif isinstance(expr, (sympy.floor, sympy.ceiling)):
+        inner = _polynomial_at(expr.args[0], symbol, values, seen)
+        if inner is not None and set(inner) <= {0}:
+            rounding = math.floor if isinstance(expr, sympy.floor) else math.ceil
+            result = {0: Fraction(rounding(inner.get(0, Fraction(0))))}
+        else:
+            result = inner
+    elif expr.is_Add or expr.is_Mul:
+        parts = [_polynomial_at(arg, symbol, values, seen) for arg in expr.args]
+        if all(part is not None for part in parts):
+            result = {}
+            for part in parts:
+                if expr.is_Add:
+                    for degree, coefficient in part.items():
+                        result[degree] = result.get(degree, Fraction(0)) + coefficient
+                else:
+                    result = _times(result, part) if result else part
+    elif expr.is_Pow and expr.exp.is_Integer and int(expr.exp) <= 64:
+        base = _polynomial_at(expr.base, symbol, values, seen)
+        if base is not None and int(expr.exp) >= 0:
+            result = {0: Fraction(1)}
+            for _ in range(int(expr.exp)):
+                result = _times(result, base)
+        elif base is not None and set(base) <= {0} and base.get(0, Fraction(0)) != 0:
+            result = {0: base[0] ** int(expr.exp)}
+    seen[key] = result
+    return result
+
+
 def growth(expr: sympy.Expr, symbol: sympy.Symbol, values: Mapping[sympy.Symbol, int]) -> Growth:
+    fast = _polynomial_at(sympy.sympify(expr), symbol, values, {})
+    if fast is not None:
+        degree = max((d for d, c in fast.items() if c != 0), default=0)
+        if degree <= 0:
+            return Growth(symbol.name, 0, evaluate(expr, values))
+        return Growth(symbol.name, degree, sympy.Rational(fast[degree].numerator, fast[degree].denominator))
     others = {s: sympy.Integer(v) for s, v in values.items() if s != symbol}
     fixed = sympy.sympify(expr).xreplace(others)
     if symbol not in fixed.free_symbols:

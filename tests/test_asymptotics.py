@@ -1,5 +1,6 @@
 """Dominant terms and orders, checked against formulas worked by hand."""
 
+import pytest
 import sympy
 
 from analyzer import analyze
@@ -91,3 +92,30 @@ def test_nested_floors_of_a_strided_stack():
 def test_a_symbol_as_divisor_is_not_polynomial():
     g = growth(L + sympy.floor(100 / L), L, {L: 10})
     assert (g.degree, g.order) == (None, "not polynomial")
+
+
+@pytest.mark.parametrize("spec", ["specs/scnn.yaml", "specs/pet_cgdnn.yaml", "specs/resnet50.yaml",
+                                  "specs/transformer_encoder.yaml", "specs/llm/llama.yaml", "specs/llm/mixtral.yaml",
+                                  "specs/amc/mcldnn.yaml"])
+def test_growth_without_substituting_is_growth_after_substituting(spec):
+    """growth() reads the other symbols' values while it walks the total; the same as substituting them first
+    (xreplace) and taking the polynomial of what is left, as growth() does where the walk gives up."""
+    import sympy
+
+    from analyzer.asymptotics import _coefficients, growth
+    from analyzer.symbolic import evaluate
+
+    report = analyze(spec)
+    for s in report.symbols:
+        for quantity in ("params", "macs", "flops"):
+            expr = report.total.quantity(quantity)
+            fixed = expr.xreplace({o: sympy.Integer(v) for o, v in report.values.items() if o != s.symbol})
+            coefficients = _coefficients(fixed, s.symbol) if s.symbol in fixed.free_symbols else {0: 0}
+            if coefficients is None:  # 1/h: not a polynomial in h
+                expected = (None, None)
+            else:
+                degree = max((d for d, c in coefficients.items() if c != 0), default=0)
+                expected = (0, evaluate(fixed, {s.symbol: report.values[s.symbol]})) if degree <= 0 else (
+                    degree, coefficients[degree])
+            got = growth(expr, s.symbol, report.values)
+            assert (got.degree, got.coefficient) == expected, (spec, s.name, quantity)
