@@ -73,43 +73,9 @@ def _times(a: Polynomial, b: Polynomial) -> Polynomial:
     return product
 
 
-def _polynomial(expr: sympy.Expr, symbol: sympy.Symbol, seen: dict[int, Polynomial | None]) -> Polynomial | None:
-    """expr without its rounding as a polynomial in symbol ({degree: coefficient}), or None if it is not one.
-    Walked once per distinct object with exact Fractions: sympy's expand of a whole total (nested floors
-    dropped into long products) grows faster than the number of layers."""
-    key = id(expr)
-    if key in seen:
-        return seen[key]
-    result: Polynomial | None = None
-    if expr is symbol:
-        result = {1: Fraction(1)}
-    elif expr.is_Rational:
-        result = {0: Fraction(int(expr.p), int(expr.q))}
-    elif isinstance(expr, (sympy.floor, sympy.ceiling)):
-        result = _polynomial(expr.args[0], symbol, seen)
-    elif expr.is_Add or expr.is_Mul:
-        parts = [_polynomial(arg, symbol, seen) for arg in expr.args]
-        if all(part is not None for part in parts):
-            result = {}
-            for part in parts:
-                if expr.is_Add:
-                    for degree, coefficient in part.items():
-                        result[degree] = result.get(degree, Fraction(0)) + coefficient
-                else:
-                    result = _times(result, part) if result else part
-    elif expr.is_Pow and expr.exp.is_Integer and 0 <= int(expr.exp) <= 64:
-        base = _polynomial(expr.base, symbol, seen)
-        if base is not None:
-            result = {0: Fraction(1)}
-            for _ in range(int(expr.exp)):
-                result = _times(result, base)
-    seen[key] = result
-    return result
-
-
 def _coefficients(expr: sympy.Expr, symbol: sympy.Symbol) -> dict[int, sympy.Rational] | None:
     """{degree: coefficient} of expr without its rounding as a polynomial in symbol, or None if it is not one."""
-    fast = _polynomial(expr, symbol, {})
+    fast = _polynomial_at(expr, symbol, {}, {})
     if fast is not None:
         return {d: sympy.Rational(c.numerator, c.denominator) for d, c in fast.items()}
     smooth = sympy.expand(_drop_rounding(expr))  # anything else (e.g. a symbol left as a divisor): sympy decides
@@ -120,9 +86,11 @@ def _coefficients(expr: sympy.Expr, symbol: sympy.Symbol) -> dict[int, sympy.Rat
 
 def _polynomial_at(expr: sympy.Expr, symbol: sympy.Symbol, values: Mapping[sympy.Symbol, int],
                    seen: dict[int, Polynomial | None]) -> Polynomial | None:
-    """_polynomial of expr with the other symbols at their values, without substituting them into the tree first
-    (xreplace rebuilds every node of a total: most of the cost of the growth lines on a large model): a floor of
-    numbers is taken, one with the symbol in it dropped. None for anything else (growth() then substitutes)."""
+    """expr without its rounding as a polynomial in symbol ({degree: coefficient}), the other symbols at their
+    `values`, or None if it is not one. Walked once per distinct object with exact Fractions: sympy's expand of a
+    whole total (nested floors dropped into long products) grows faster than the number of layers, and
+    substituting the values first (xreplace) rebuilds every node. A floor of numbers is taken, one with the
+    symbol in it dropped; a symbol without a value makes it None (growth() then lets sympy decide)."""
     key = id(expr)
     if key in seen:
         return seen[key]

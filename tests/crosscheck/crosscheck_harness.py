@@ -327,3 +327,14 @@ def assert_torch_flops_per_row(model: Any, plan: ExportPlan, report: Report, cou
     for name, flops in measured.items():
         assert report.value(recount.layers[name].expr) == flops, name
     assert report.value(recount.total) == counter.get_total_flops()
+
+
+def torch_export_with_its_params_checked(path: Path, values: dict[str, int]) -> tuple[ExportPlan, Report, Any]:
+    """The spec's torch export at `values`: each layer's params and the total = the modules' parameters."""
+    plan = plan_export(path, values)
+    report, model = plan.report, build_torch(plan)
+    for layer in plan.layers:
+        module = getattr(model, layer.attr)
+        assert report.value(layer.counts.params) == sum(p.numel() for p in module.parameters()), layer.name
+    assert report.value(report.total.params) == sum(p.numel() for p in model.parameters())
+    return plan, report, model

@@ -11,12 +11,17 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from crosscheck_harness import ROOT, assert_torch_flops_per_row, cases_of, load_sizes  # noqa: E402
+from crosscheck_harness import (  # noqa: E402
+    ROOT,
+    assert_torch_flops_per_row,
+    cases_of,
+    load_sizes,
+    torch_export_with_its_params_checked,
+)
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from analyzer.conventions import recount_with  # noqa: E402
 from analyzer.export.plan import plan_export  # noqa: E402
-from analyzer.export.torch_model import build_torch  # noqa: E402
 from analyzer.importers import import_model  # noqa: E402
 
 BASE = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
@@ -71,12 +76,7 @@ SPEC = "specs/llm/bert.yaml"
 
 @pytest.mark.parametrize("values", cases_of(load_sizes()[SPEC]), ids=str)
 def test_written_spec_on_its_torch_export(values):
-    plan = plan_export(ROOT / SPEC, values)
-    report, model = plan.report, build_torch(plan)
-    for layer in plan.layers:
-        module = getattr(model, layer.attr)
-        assert report.value(layer.counts.params) == sum(p.numel() for p in module.parameters()), layer.name
-    assert report.value(report.total.params) == sum(p.numel() for p in model.parameters())
+    plan, report, model = torch_export_with_its_params_checked(ROOT / SPEC, values)
     counter = FlopCounterMode(display=False)
     ids = torch.randint(0, values["V"], (1, values["T"])).float()
     types = torch.randint(0, 2, (1, values["T"])).float()

@@ -10,11 +10,9 @@ import math
 
 import pytest
 import torch
-from crosscheck_harness import ROOT, assert_torch_flops_per_row, cases_of, load_sizes
+from crosscheck_harness import ROOT, assert_torch_flops_per_row, cases_of, load_sizes, torch_export_with_its_params_checked
 from torch.utils.flop_counter import FlopCounterMode
 
-from analyzer.export.plan import plan_export
-from analyzer.export.torch_model import build_torch
 from analyzer.layers.torch_modules.transformer import GatedMLP, GroupedQueryAttention, RMSNormPlusOne
 
 SPECS = ("specs/llm/llama.yaml", "tests/crosscheck/specs/zoo_llm.yaml")
@@ -23,12 +21,7 @@ CASES = [(path, values) for path in SPECS for values in cases_of(load_sizes()[pa
 
 @pytest.mark.parametrize(("path", "values"), CASES, ids=[f"{p}{v}" for p, v in CASES])
 def test_params_and_flop_counter_mode_on_the_torch_export(path, values):
-    plan = plan_export(ROOT / path, values)
-    report, model = plan.report, build_torch(plan)
-    for layer in plan.layers:
-        module = getattr(model, layer.attr)
-        assert report.value(layer.counts.params) == sum(p.numel() for p in module.parameters()), layer.name
-    assert report.value(report.total.params) == sum(p.numel() for p in model.parameters())
+    plan, report, model = torch_export_with_its_params_checked(ROOT / path, values)
     counter = FlopCounterMode(display=False)
     tokens = torch.randint(0, values["V"], (1, values["T"])).float()
     with torch.no_grad(), counter:
