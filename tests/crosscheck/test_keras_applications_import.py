@@ -5,8 +5,10 @@ checked at its default input size and at one other, 129 x 97 (odd, not square, w
 params depend on the size; every model accepts it with weights=None).
 
 Run time, measured on one of 2 cores (2026-12-07, torch 2.13.0, Keras 3.15.1): 4 min 2 s for the 78 tests (EfficientNetB7
-at 224 the longest, 23 s; at 129 x 97 every model takes under 8 s). NASNetMobile is skipped: Keras itself refuses to build it on the torch backend.
+at 224 the longest, 23 s; at 129 x 97 every model takes under 8 s). NASNetMobile is skipped: Keras itself refuses to
+build it on the torch backend.
 """
+
 from __future__ import annotations
 
 import math
