@@ -39,7 +39,7 @@ $(CROSSCHECK_READY): pyproject.toml | $(BIN)/python
 ## (and the counters thop, ptflops, fvcore); two workers, one test file each at a time. The unit tests that
 ## export tiny torch modules (tests/test_importers_onnx.py) skip in `make test` without torch: they run here.
 crosscheck: $(CROSSCHECK_READY)
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/crosscheck tests/test_importers_onnx.py
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 tests/crosscheck tests/test_importers_onnx.py
 
 ## keras-apps: regenerate the keras.applications table of docs/importers.md (every buildable model imported, against
 ## Keras' count_params() and FlopCounterMode; about 2 minutes)
