@@ -38,8 +38,10 @@ $(CROSSCHECK_READY): pyproject.toml | $(BIN)/python
 ## crosscheck: every spec in specs/ at the sizes of tests/crosscheck/sizes.yaml, against real Keras and PyTorch
 ## (and the counters thop, ptflops, fvcore); two workers, one test file each at a time. The unit tests that
 ## export tiny torch modules (tests/test_importers_onnx.py) skip in `make test` without torch: they run here.
+# One torch thread per pytest worker: two workers each spinning two threads on 2 cores ran the recurrent specs'
+# autograd tests 3x slower (lstm2 at L = 301: 53 s a worker instead of 19 s).
 crosscheck: $(CROSSCHECK_READY)
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 tests/crosscheck tests/test_importers_onnx.py
+	KERAS_BACKEND=torch OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 tests/crosscheck tests/test_importers_onnx.py
 
 ## keras-apps: regenerate the keras.applications table of docs/importers.md (every buildable model imported, against
 ## Keras' count_params() and FlopCounterMode; about 2 minutes)
