@@ -120,6 +120,21 @@ class LayerRow:
         """Every output's shape: the one of `output_shape`, then those of a layer with several (Keras' order)."""
         return (self.output_shape, *self.more_outputs)
 
+    @cached_property
+    def rule_key(self) -> tuple[Any, ...]:
+        """What a layer family's rules read of this row, all but its name and place: the type, the spec's fields, which
+        inputs are the same tensor, and the shapes and counts by object. Rows equal here get equal results from the
+        training and saved-activation rules, which a 1,000-layer stack would otherwise run once per row (issue 16).
+        By identity (a sympy tree compared by equality costs more than the rule); the rows keep their objects alive."""
+        spec = () if self.spec is None else tuple((k, repr(v)) for k, v in vars(self.spec).items()
+                                                   if k not in ("name", "inputs", "description"))
+        c = self.counts
+        return (self.type, spec, tuple(self.inputs.index(ref) for ref in self.inputs),
+                tuple(tuple(map(id, shape)) for shape in self.input_shapes),
+                tuple(tuple(map(id, shape)) for shape in self.output_shapes),
+                id(self.multiplier), id(self.cached), id(self.inactive_params),
+                tuple(map(id, (c.trainable_params, c.non_trainable_params, c.macs, c.dot, c.bias, c.activation, c.other))))
+
 
 # Jupyter's renderers ("html", "latex"), a table filled by analyzer/__init__.py: the formats import report.py, never the reverse.
 NOTEBOOK_RENDERERS: dict[str, Callable[[Report], str]] = {}

@@ -149,6 +149,7 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
     no_gradient: set[str] = set()  # layers that pass no gradient to their inputs (an embedding's ids)
     gradient_outputs = outputs_with_a_gradient(report)
     layers: dict[str, LayerStep] = {}
+    computed: dict[tuple[Any, ...], Backward] = {}  # rule results by LayerRow.rule_key: a stack repeats a few rows
     for name, row in report.layers.items():
         trainable = ZERO if name in frozen_rows else row.counts.trainable_params
         if row.type == INPUT_LAYER:
@@ -169,7 +170,11 @@ def training_step(report: Report, *, optimizer: str = "adam", frozen: tuple[str,
             raise NoBackwardRule(f"no training rule for layer type {row.type!r} yet: the training cost of this "
                                  "spec is not counted (docs/conventions.md#training lists the types that have one)",
                                  layer=name, layer_type=row.type)
-        result: Backward = rule(row, b, needs) if requires[name] else Backward(forward=None)
+        if not requires[name]:
+            result = Backward(forward=None)
+        else:
+            key = (row.rule_key, needs)
+            result = computed.get(key) or computed.setdefault(key, rule(row, b, needs))
         # row.counts hold every copy of a symbolically repeated block's row; a rule counts one copy
         if convention == "torch":
             forward = b * CONVENTIONS.rule("torch", row.type)(row) * row.multiplier  # FlopCounterMode's forward

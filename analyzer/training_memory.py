@@ -21,7 +21,7 @@ import sympy
 from analyzer.layers.registry import INPUT_LAYER, SAVES
 from analyzer.layers.saved import NotCounted, SaveContext, Saves, Tensor, World, channels_last
 from analyzer.memory import DTYPE_BYTES
-from analyzer.symbolic import ZERO, product
+from analyzer.symbolic import ZERO, product, sum_of
 
 # Optimizer state elements per trainable parameter (torch.optim's `state`; each also keeps a step count).
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
@@ -87,6 +87,9 @@ def _walk(step: StepLike, world: World) -> _Walk:
     requires: dict[str, bool] = {}
     seen: set[Any] = set()
     out = _Walk()
+    # rule results by the row's rule_key and its inputs' shapes and layouts (whether a B = 1 answer differed with
+    # them: World.sensitive): a stack's repeated rows ask the same few questions
+    computed: dict[tuple[Any, ...], tuple[Saves | None, bool]] = {}
 
     def visit(name: str, row: Any, copy: tuple[int, ...] = (), feeds: dict[str, str] | None = None,
               opaque: bool = False) -> Kept | None:
@@ -118,10 +121,18 @@ def _walk(step: StepLike, world: World) -> _Walk:
         elif rule is not None:
             inputs = tuple(Tensor(v.shape, v.layout, requires[ref.partition(":")[0]], world)
                            for v, ref in zip(sources, refs, strict=True))
-            try:
-                result = rule(SaveContext(row, batch, inputs, trains))
-            except NotCounted:
-                result = None
+            key = (row.rule_key, trains, tuple((tuple(map(id, t.shape)), t.layout, t.requires_grad) for t in inputs))
+            if key in computed:
+                result, sensitive = computed[key]
+            else:
+                before, world.sensitive = world.sensitive, False
+                try:
+                    result = rule(SaveContext(row, batch, inputs, trains))
+                except NotCounted:
+                    result = None
+                sensitive, world.sensitive = world.sensitive, before or world.sensitive
+                computed[key] = (result, sensitive)
+            world.sensitive = world.sensitive or sensitive
             if result is not None and len(getattr(result, "more", ())) != len(shapes) - 1:
                 result = None  # a layer with several outputs whose rule does not say what each is
         if result is None:  # its outputs as opaque new storages; what it saves is not counted
@@ -307,15 +318,15 @@ def step_memory(step: StepLike, dtype: str = "float32") -> list[MemoryLine]:
                  MemoryLine("optimizer_state", state, unit * state, counter.removeprefix("; "))]
     per_layer, per_layer_elements, walk = _saved(step, dtype)
     note = _not_counted_note(walk)
-    lines.append(MemoryLine("saved_activations", sympy.Add(*per_layer_elements.values()),
-                            sympy.Add(*per_layer.values()), note))
+    lines.append(MemoryLine("saved_activations", sum_of(per_layer_elements.values()), sum_of(per_layer.values()),
+                            note))
     # gradients in flight: the largest layer's dL/d(output) and dL/d(input), at the report's values
     flight, where = ZERO, ""
     if walk.grads:
         where = max(walk.grads, key=lambda n: sum(report.value(g) for g in walk.grads[n]))
         flight = sympy.Add(*walk.grads[where])
     peak_note = f"all of the above + gradients in flight at {where}" if where else "all of the above"
-    lines.append(MemoryLine("peak", sympy.Add(*(line.elements for line in lines)) + flight,
-                            sympy.Add(*(line.bytes for line in lines)) + unit * flight,
+    lines.append(MemoryLine("peak", sum_of([*(line.elements for line in lines), flight]),
+                            sum_of([*(line.bytes for line in lines), unit * flight]),
                             peak_note + (f"; saved activations {note}" if note else "")))
     return lines
