@@ -47,10 +47,11 @@ Constant = StrictBool | StrictInt | float | StrictStr | list[Any] | None
 Formula = StrictStr | StrictInt
 
 
+# defer_build: pydantic builds each validator when a spec first declares a custom layer, not at every start
 class AsType(BaseModel):
     """(a) an existing spec type; `args`: spec field <- config field; `set`: spec field <- constant."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     as_: StrictStr = Field(alias="as")
     args: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     set: dict[StrictStr, Constant] = Field(default_factory=dict)
@@ -60,7 +61,7 @@ class AsType(BaseModel):
 class Elementwise(BaseModel):
     """(b) the input's shape, no params, `flops_per_element` FLOPs per element."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     elementwise: Literal[True]
     flops_per_element: StrictInt = Field(ge=0)
     description: StrictStr | None = None
@@ -69,7 +70,7 @@ class Elementwise(BaseModel):
 class Formulas(BaseModel):
     """(c) counts as expressions over `fields` (config fields) and the input's shape."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     fields: list[StrictStr] = Field(default_factory=list)
     params: Formula = 0
     non_trainable_params: Formula = 0
