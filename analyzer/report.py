@@ -126,7 +126,7 @@ class LayerRow:
         inputs are the same tensor, and the shapes and counts by object. Rows equal here get equal results from the
         training and saved-activation rules, which a 1,000-layer stack would otherwise run once per row (issue 16).
         By identity (a sympy tree compared by equality costs more than the rule); the rows keep their objects alive."""
-        spec = () if self.spec is None else tuple((k, repr(v)) for k, v in vars(self.spec).items()
+        spec = () if self.spec is None else tuple((k, _hashable(v)) for k, v in vars(self.spec).items()
                                                    if k not in ("name", "inputs", "description"))
         c = self.counts
         return (self.type, spec, tuple(self.inputs.index(ref) for ref in self.inputs),
@@ -134,6 +134,16 @@ class LayerRow:
                 tuple(tuple(map(id, shape)) for shape in self.output_shapes),
                 id(self.multiplier), id(self.cached), id(self.inactive_params),
                 tuple(map(id, (c.trainable_params, c.non_trainable_params, c.macs, c.dot, c.bias, c.activation, c.other))))
+
+
+def _hashable(value: Any) -> Any:
+    """A spec field as a dict key: itself where it hashes (numbers, strings, tuples, sympy expressions, frozen
+    specs), else its repr (lists, dicts); repr of a sympy expression would print it."""
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 # Jupyter's renderers ("html", "latex"), a table filled by analyzer/__init__.py: the formats import report.py, never the reverse.
