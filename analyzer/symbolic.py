@@ -389,10 +389,7 @@ def _expanded_product(expr: Expr) -> Expr:
     remembered expansions of its factors: the training step's formulas are B times a layer's
     forward shapes, and sympy's own expand walks each of them through its hint machinery anew
     (issue 16: most of the time --training added on the 1,000-layer specs)."""
-    if expr.is_Pow:
-        factors = [expr.base] * int(expr.exp)
-    else:
-        factors = list(expr.args)
+    factors = [expr.base] * int(expr.exp) if expr.is_Pow else list(expr.args)
     for factor in factors:
         if factor.is_Pow and not (factor.exp.is_Integer and factor.exp > 0):
             return sympy.expand(expr)  # a denominator: expand's rules for it are its own

@@ -265,11 +265,15 @@ def _per_layer(walk: _Walk, unit: int) -> tuple[dict[str, sympy.Expr], dict[str,
             {name: sympy.Add(*(e for e, _ in kept)) for name, kept in walk.saved.items()})
 
 
-def _saved(step: StepLike, dtype: str) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr], _Walk]:
-    """Per layer, saved bytes and elements (B = 1's where torch's view-or-copy choice depends on it), and the walk."""
+def _saved(step: StepLike, dtype: str, walked: tuple[_Walk, World] | None = None,
+           ) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr], _Walk]:
+    """Per layer, saved bytes and elements (B = 1's where torch's view-or-copy choice depends on it), and the walk
+    (`walked`: the walk at B >= 2 and its world, when done already)."""
     unit = compute_bytes(dtype)
-    world = World()
-    walk = _walk(step, world)
+    if walked is None:
+        world = World()
+        walked = (_walk(step, world), world)
+    walk, world = walked
     bytes_, elements = _per_layer(walk, unit)
     if world.sensitive:
         batch = step.report.symbol("B").symbol
@@ -282,6 +286,20 @@ def _saved(step: StepLike, dtype: str) -> tuple[dict[str, sympy.Expr], dict[str,
         bytes_ = {n: blend(v, one_bytes[n]) for n, v in bytes_.items()}
         elements = {n: blend(v, one_elements[n]) for n, v in elements.items()}
     return bytes_, elements, walk
+
+
+def _saved_totals(walk: _Walk, unit: int) -> tuple[sympy.Expr, sympy.Expr]:
+    """(elements, bytes) of every layer's saves, each storage object counted with its multiplicity: a stack's layers
+    keep the same few shape objects, so the total is a sum of a few multiples instead of one sum per layer."""
+    counted: dict[tuple[int, str], list[Any]] = {}
+    for kept in walk.saved.values():
+        for elements, dtype in kept:
+            entry = counted.setdefault((id(elements), dtype), [elements, dtype, 0])
+            entry[2] += 1
+    items = list(counted.values())
+    total = sum_of([e if n == 1 else n * e for e, _, n in items])
+    size = {d: unit if d == "float" else FIXED_BYTES[d] for _, d, _ in items}
+    return total, sum_of([(n * size[d]) * e for e, d, n in items])
 
 
 def saved_activations(step: StepLike, dtype: str = "float32") -> dict[str, sympy.Expr]:
@@ -316,10 +334,15 @@ def step_memory(step: StepLike, dtype: str = "float32") -> list[MemoryLine]:
     else:
         lines = [MemoryLine("weights", params, unit * params), MemoryLine("gradients", trainable, unit * trainable),
                  MemoryLine("optimizer_state", state, unit * state, counter.removeprefix("; "))]
-    per_layer, per_layer_elements, walk = _saved(step, dtype)
+    world = World()
+    walk = _walk(step, world)
+    if world.sensitive:  # the B = 1 blend is per layer
+        per_layer, per_layer_elements, walk = _saved(step, dtype, (walk, world))
+        saved_elements, saved_bytes = sum_of(per_layer_elements.values()), sum_of(per_layer.values())
+    else:
+        saved_elements, saved_bytes = _saved_totals(walk, unit)
     note = _not_counted_note(walk)
-    lines.append(MemoryLine("saved_activations", sum_of(per_layer_elements.values()), sum_of(per_layer.values()),
-                            note))
+    lines.append(MemoryLine("saved_activations", saved_elements, saved_bytes, note))
     # gradients in flight: the largest layer's dL/d(output) and dL/d(input), at the report's values
     flight, where = ZERO, ""
     if walk.grads:

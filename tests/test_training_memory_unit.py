@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from analyzer import cli
+from analyzer import analyze, cli
 from analyzer.layers.registry import SAVES
 from analyzer.training import training_step
 from analyzer.training_memory import saved_activations, step_memory
@@ -247,9 +247,6 @@ def test_saved_activations_of_nested_symbolic_repeats():
     """first (Dense) -> N x [pre (Dense) -> M x [d (Dense), add = x + d] -> res = x + in]: each Dense keeps its
     input (4 floats, B = 1); the adds keep nothing. first 4, pre N·4, d N·M·4: at N = 3, M = 2, 4 + 12 + 24 = 40,
     each copy's input its own storage (the copy before's output); as the unrolled block (N = 3, M = 2 written out)."""
-    from analyzer import analyze
-    from analyzer.training import training_step
-
     from tests.test_training_gradient_sums import NESTED as nested
 
     for outer, inner in (("N", "M"), (3, 2), ("N", 2), (3, "M")):
@@ -260,3 +257,16 @@ def test_saved_activations_of_nested_symbolic_repeats():
     symbolic = training_step(analyze(nested.format(outer="N", inner="M")), batch=2)
     saved = {line.name: line for line in step_memory(symbolic)}["saved_activations"].elements
     assert symbolic.report.at(N=5, M=4).value(saved) == 2 * (4 + 5 * 4 + 5 * 4 * 4)
+
+
+@pytest.mark.parametrize("spec", ["specs/scnn.yaml", "specs/transformer_encoder.yaml", "specs/resnet50.yaml",
+                                  "tests/crosscheck/specs/zoo_wrappers.yaml"])  # the last: a B = 1 blend (sensitive)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_saved_activations_line_is_the_sum_of_the_layers(spec, batch):
+    """step_memory totals a stack's repeated storages by multiplicity (_saved_totals), saved_activations() per layer:
+    the two must agree, in float32 and in mixed precision (2-byte activations, float32 statistics)."""
+    step = analyze(spec).training(batch=batch)
+    for dtype in ("float32", "mixed_bfloat16"):
+        line = {m.name: m for m in step_memory(step, dtype)}["saved_activations"]
+        layers = saved_activations(step, dtype)
+        assert step.report.value(line.bytes) == sum(step.report.value(v) for v in layers.values()) > 0
